@@ -1,0 +1,25 @@
+# One entry point per job; each first makes sure the environment is ready
+# (tools/setup_env.sh is idempotent and quick when nothing changed).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export MMEFORMER_VENV := $(abspath $(VENV))
+# Set KEEP_TORCH=1 to keep an existing (e.g. CUDA) torch: see tools/setup_env.sh.
+SETUP_FLAGS := $(if $(filter 1,$(KEEP_TORCH)),--keep-torch,)
+PYTEST_ARGS ?=
+
+.PHONY: env test demo demo-seg check-env
+
+env:
+	bash tools/setup_env.sh $(SETUP_FLAGS)
+
+check-env: env
+	$(PY) tools/check_env.py
+
+test: env
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+demo: env
+	$(PY) tools/demo.py detection
+
+demo-seg: env
+	$(PY) tools/demo.py segmentation
