@@ -7,6 +7,7 @@ no other import: mmengine imports ``mmeformer.registry`` for the
 ``mmeformer.`` prefix, and the registry imports its ``locations`` lazily the
 first time a name is looked up.
 """
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
@@ -16,3 +17,10 @@ MODELS = Registry(
     parent=MMENGINE_MODELS,
     scope='mmeformer',
     locations=['mmeformer.models'])
+
+#: Runner hooks.
+HOOKS = Registry(
+    'hook',
+    parent=MMENGINE_HOOKS,
+    scope='mmeformer',
+    locations=['mmeformer.engine'])
