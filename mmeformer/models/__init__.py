@@ -1,0 +1,5 @@
+"""EfficientFormer models: backbones, shared layers and heads."""
+from .backbones import EfficientFormer, EfficientFormerV2
+from .heads import EfficientFormerClsHead
+
+__all__ = ['EfficientFormer', 'EfficientFormerV2', 'EfficientFormerClsHead']

@@ -1,0 +1,323 @@
+"""EfficientFormerV2 backbone."""
+import math
+from typing import Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+
+from mmeformer.registry import MODELS
+from ..layers import AttentionBias, Downsample, MetaBlock2d, conv_bn
+from ..layers.attention_bias import Grid
+from .base import BaseEfficientFormer
+
+
+class Attention4D(nn.Module):
+    """Multi-head self-attention on NCHW maps with talking heads.
+
+    q, k and v are 1x1 conv + BN units, a depthwise 3x3 ``v_local`` unit
+    adds local context to the attention output, and two 1x1 convs across
+    heads mix the logits before and after the softmax. With ``stride=2``
+    (stage 3) the map is first reduced by a depthwise stride-2 unit and the
+    result is upsampled bilinearly to the exact input size, so odd sizes
+    work too.
+
+    Modified from ``Attention4D`` of the `official repo
+    <https://github.com/snap-research/EfficientFormer>`_.
+
+    Args:
+        channels (int): Input and output channels.
+        ref_grid (tuple[int, int]): Token grid of the block's input for the
+            reference input size (before the stride).
+        num_heads (int): Attention heads. Defaults to 8.
+        key_dim (int): Query and key channels per head. Defaults to 32.
+        attn_ratio (int): Value channels per head over ``key_dim``.
+            Defaults to 4.
+        stride (int): 1, or 2 to attend at half resolution. Defaults to 1.
+        act_cfg (dict): Activation before the output projection.
+            Defaults to ``dict(type='GELU')``.
+    """
+
+    def __init__(self,
+                 channels: int,
+                 ref_grid: Grid,
+                 num_heads: int = 8,
+                 key_dim: int = 32,
+                 attn_ratio: int = 4,
+                 stride: int = 1,
+                 act_cfg: dict = dict(type='GELU')) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = attn_ratio * key_dim
+        self.scale = key_dim**-0.5
+        values = num_heads * self.value_dim
+        self.stride_conv = conv_bn(
+            channels, channels, 3, stride=stride,
+            groups=channels) if stride > 1 else None
+        self.q = conv_bn(channels, num_heads * key_dim)
+        self.k = conv_bn(channels, num_heads * key_dim)
+        self.v = conv_bn(channels, values)
+        self.v_local = conv_bn(values, values, 3, groups=values)
+        self.talking_head1 = nn.Conv2d(num_heads, num_heads, 1)
+        self.talking_head2 = nn.Conv2d(num_heads, num_heads, 1)
+        self.proj = conv_bn(values, channels, act_cfg=act_cfg, act_first=True)
+        self.attn_bias = AttentionBias(
+            num_heads, tuple(math.ceil(g / stride) for g in ref_grid))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        if self.stride_conv is not None:
+            x = self.stride_conv(x)
+        batch, _, height, width = x.shape
+        tokens = height * width
+        q = self.q(x).reshape(batch, self.num_heads, -1, tokens)
+        k = self.k(x).reshape(batch, self.num_heads, -1, tokens)
+        v = self.v(x)
+        v_local = self.v_local(v)
+        v = v.reshape(batch, self.num_heads, -1, tokens)
+
+        grid = (height, width)
+        attn = (q.transpose(-2, -1) @ k) * self.scale
+        attn = attn + self.attn_bias(grid, grid)
+        attn = self.talking_head1(attn).softmax(dim=-1)
+        attn = self.talking_head2(attn)
+
+        out = (v @ attn.transpose(-2, -1)).reshape(batch, -1, height, width)
+        out = out + v_local
+        if self.stride_conv is not None:
+            out = F.interpolate(
+                out, size=size, mode='bilinear', align_corners=False)
+        return self.proj(out)
+
+
+class LocalGlobalQuery(nn.Module):
+    """Stride-2 query: depthwise 3x3 conv plus subsampling, then conv + BN.
+
+    Modified from ``LGQuery`` of the `official repo
+    <https://github.com/snap-research/EfficientFormer>`_.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Query channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.local = nn.Conv2d(
+            in_channels,
+            in_channels,
+            3,
+            stride=2,
+            padding=1,
+            groups=in_channels)
+        self.pool = nn.AvgPool2d(1, stride=2)
+        self.proj = conv_bn(in_channels, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.local(x) + self.pool(x))
+
+
+class Attention4DDownsample(nn.Module):
+    """Stride-2 attention: half-resolution queries attend to all keys.
+
+    Both query branches and ``v_local`` produce ``ceil(H / 2) x
+    ceil(W / 2)`` maps, the size of the parallel stride-2 conv, for any
+    ``H, W``.
+
+    Modified from ``Attention4DDownsample`` of the `official repo
+    <https://github.com/snap-research/EfficientFormer>`_.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        ref_grid (tuple[int, int]): Key token grid (the input's) for the
+            reference input size.
+        num_heads (int): Attention heads. Defaults to 8.
+        key_dim (int): Query and key channels per head. Defaults to 16.
+        attn_ratio (int): Value channels per head over ``key_dim``.
+            Defaults to 4.
+        act_cfg (dict): Activation before the output projection.
+            Defaults to ``dict(type='GELU')``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 ref_grid: Grid,
+                 num_heads: int = 8,
+                 key_dim: int = 16,
+                 attn_ratio: int = 4,
+                 act_cfg: dict = dict(type='GELU')) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.scale = key_dim**-0.5
+        values = num_heads * attn_ratio * key_dim
+        self.q = LocalGlobalQuery(in_channels, num_heads * key_dim)
+        self.k = conv_bn(in_channels, num_heads * key_dim)
+        self.v = conv_bn(in_channels, values)
+        self.v_local = conv_bn(values, values, 3, stride=2, groups=values)
+        self.proj = conv_bn(
+            values, out_channels, act_cfg=act_cfg, act_first=True)
+        self.attn_bias = AttentionBias(num_heads, ref_grid, query_stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = x.shape
+        q = self.q(x)
+        q_height, q_width = q.shape[-2:]
+        q = q.reshape(batch, self.num_heads, -1, q_height * q_width)
+        k = self.k(x).reshape(batch, self.num_heads, -1, height * width)
+        v = self.v(x)
+        v_local = self.v_local(v)
+        v = v.reshape(batch, self.num_heads, -1, height * width)
+
+        attn = (q.transpose(-2, -1) @ k) * self.scale
+        attn = attn + self.attn_bias((q_height, q_width), (height, width))
+        attn = attn.softmax(dim=-1)
+
+        out = (v @ attn.transpose(-2, -1)).reshape(batch, -1, q_height,
+                                                   q_width)
+        return self.proj(out + v_local)
+
+
+@MODELS.register_module()
+class EfficientFormerV2(BaseEfficientFormer):
+    """EfficientFormerV2 backbone for classification and dense tasks.
+
+    A PyTorch implementation of `Rethinking Vision Transformers for MobileNet
+    Size and Speed <https://arxiv.org/abs/2212.08059>`_ (ICCV 2023). Four
+    stages of FFN blocks (conv MLP with a depthwise 3x3); the last
+    ``num_attn_blocks`` blocks of stages 2 and 3 add an ``Attention4D``
+    (stride 2 in stage 2), and stage 3 opens with a local-global attention
+    downsample. Works at any input size of at least 32x32, odd sizes
+    included: the attention biases learned for ``attn_ref_size`` are resized
+    at other sizes as the official dense backbones do.
+
+    Modified from the `official repo
+    <https://github.com/snap-research/EfficientFormer>`_ (``models/``,
+    ``detection/``, ``segmentation/``) and `timm
+    <https://github.com/huggingface/pytorch-image-models>`_.
+
+    Args:
+        arch (str | dict): ``'s0'``, ``'s1'``, ``'s2'`` or ``'l'``
+            (case-insensitive), or a dict with keys:
+
+            - depths (list[int]): Blocks per stage.
+            - channels (list[int]): Channels per stage.
+            - num_attn_blocks (int): Attention blocks at the end of stages
+              2 and 3.
+            - mlp_ratios (list[list[float]]): MLP expansion ratio of every
+              block, per stage.
+
+            Defaults to ``'s0'``.
+        in_channels (int): Input image channels. Defaults to 3.
+        out_indices (int | Sequence[int]): Stages to output, negative
+            allowed. Defaults to -1.
+        frozen_stages (int): Freeze the stem and stages up to this one;
+            -1 freezes nothing. Defaults to -1.
+        norm_eval (bool): Keep BatchNorm in eval mode while training, as the
+            official dense backbone does. Defaults to False.
+        drop_path_rate (float): Stochastic depth rate of the last block
+            (official: 0.02 for S2, 0.1 for L). Defaults to 0.
+        layer_scale_init_value (float): Initial layer scale.
+            Defaults to 1e-5.
+        attn_ref_size (int | tuple[int, int]): Input size the attention
+            biases are learned for (official: 224 classification, 800
+            detection, 512 segmentation). Defaults to 224.
+        final_norm (bool): Apply the classifier's BatchNorm to the last stage
+            output. Defaults to False.
+        out_norm_cfg (dict, optional): Norm applied to every output.
+            Defaults to None.
+        with_cp (bool): Activation checkpointing per block.
+            Defaults to False.
+        init_cfg (dict | list[dict], optional): Initialization config.
+            Defaults to truncated normal (std 0.02) for Linear layers.
+
+    Example:
+        >>> import torch
+        >>> from mmeformer.models import EfficientFormerV2
+        >>> model = EfficientFormerV2('s0', out_indices=(0, 1, 2, 3)).eval()
+        >>> with torch.no_grad():
+        ...     outs = model(torch.rand(1, 3, 513, 671))
+        >>> for out in outs:
+        ...     print(tuple(out.shape))
+        (1, 32, 129, 168)
+        (1, 48, 65, 84)
+        (1, 96, 33, 42)
+        (1, 176, 17, 21)
+    """
+
+    arch_zoo = {
+        's0': dict(
+            depths=[2, 2, 6, 4],
+            channels=[32, 48, 96, 176],
+            num_attn_blocks=2,
+            mlp_ratios=[[4] * 2, [4] * 2, [4, 3, 3, 3, 4, 4], [4, 3, 3, 4]]),
+        's1': dict(
+            depths=[3, 3, 9, 6],
+            channels=[32, 48, 120, 224],
+            num_attn_blocks=2,
+            mlp_ratios=[[4] * 3, [4] * 3, [4, 4, 3, 3, 3, 3, 4, 4, 4],
+                        [4, 4, 3, 3, 4, 4]]),
+        's2': dict(
+            depths=[4, 4, 12, 8],
+            channels=[32, 64, 144, 288],
+            num_attn_blocks=4,
+            mlp_ratios=[[4] * 4, [4] * 4,
+                        [4, 4, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4],
+                        [4, 4, 3, 3, 3, 3, 4, 4]]),
+        'l': dict(
+            depths=[5, 5, 15, 10],
+            channels=[40, 80, 192, 384],
+            num_attn_blocks=6,
+            mlp_ratios=[[4] * 5, [4] * 5,
+                        [4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4],
+                        [4, 4, 4, 3, 3, 3, 3, 4, 4, 4]]),
+    }
+    arch_keys = ('depths', 'channels', 'num_attn_blocks', 'mlp_ratios')
+    stem_act_cfg = dict(type='GELU')
+
+    def __init__(self, arch: Union[str, dict] = 's0', **kwargs) -> None:
+        super().__init__(arch, **kwargs)
+
+    @classmethod
+    def parse_arch(cls, arch: Union[str, dict]) -> dict:
+        arch = super().parse_arch(arch)
+        ratios = [len(r) for r in arch['mlp_ratios']]
+        if ratios != list(arch['depths']):
+            raise ValueError('arch mlp_ratios must hold one ratio per block '
+                             f"(depths {arch['depths']}), got {ratios}")
+        if not 0 <= arch['num_attn_blocks'] <= min(arch['depths'][2:]):
+            raise ValueError('num_attn_blocks must be in [0, '
+                             f"min(depths[2:])], got {arch['num_attn_blocks']}")
+        return arch
+
+    def make_downsample(self, stage: int) -> nn.Module:
+        in_channels, out_channels = self.channels[stage - 1:stage + 1]
+        attn = None
+        if stage == self.num_stages - 1:
+            attn = Attention4DDownsample(in_channels, out_channels,
+                                         self.stage_grid(stage - 1))
+        return Downsample(in_channels, out_channels, attn=attn)
+
+    def make_block(self, stage: int, index: int,
+                   drop_path_rate: float) -> nn.Module:
+        channels = self.channels[stage]
+        first_attn = self.depths[stage] - self.arch_settings['num_attn_blocks']
+        token_mixer = None
+        if stage >= 2 and index >= first_attn:
+            token_mixer = Attention4D(
+                channels,
+                self.stage_grid(stage),
+                stride=2 if stage == 2 else 1)
+        return MetaBlock2d(
+            channels,
+            mlp_ratio=self.arch_settings['mlp_ratios'][stage][index],
+            token_mixer=token_mixer,
+            mid_conv=True,
+            drop_path_rate=drop_path_rate,
+            layer_scale_init_value=self.layer_scale_init_value)
+
+    def make_final_norm(self, channels: int) -> nn.Module:
+        return build_norm_layer(dict(type='BN'), channels)[1]

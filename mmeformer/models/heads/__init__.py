@@ -1,0 +1,4 @@
+"""Classification heads."""
+from .efficientformer_head import EfficientFormerClsHead
+
+__all__ = ['EfficientFormerClsHead']
