@@ -1,0 +1,9 @@
+from .shapes import (SHAPES_CLASSES, SHAPES_FORMAT_VERSION, SHAPES_PALETTE,
+                     SHAPES_SEG_CLASSES, SHAPES_SEG_PALETTE, generate_shapes,
+                     is_shapes_dataset, shapes_meta)
+
+__all__ = [
+    'SHAPES_CLASSES', 'SHAPES_SEG_CLASSES', 'SHAPES_PALETTE',
+    'SHAPES_SEG_PALETTE', 'SHAPES_FORMAT_VERSION', 'generate_shapes',
+    'shapes_meta', 'is_shapes_dataset'
+]
