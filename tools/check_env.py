@@ -9,16 +9,25 @@ import sys
 
 from mmeformer.utils import collect_env, verify_environment
 
+KEY_PACKAGES = ('Python', 'PyTorch', 'torchvision', 'CUDA available', 'mmcv',
+                'MMEngine', 'mmpretrain', 'mmdet', 'mmseg', 'mmeformer')
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        '--full',
+        action='store_true',
+        help='print the whole environment report (compilers, build flags)')
     parser.add_argument(
         '--quiet', action='store_true', help='print failed checks only')
     args = parser.parse_args()
 
     if not args.quiet:
-        for name, value in collect_env().items():
-            print(f'{name}: {value}')
+        env = collect_env()
+        names = env if args.full else KEY_PACKAGES
+        for name in names:
+            print(f'{name}: {env[name]}')
     failed = 0
     for name, passed, detail in verify_environment():
         failed += not passed
