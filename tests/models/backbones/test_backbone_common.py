@@ -1,0 +1,343 @@
+"""Behaviour shared by EfficientFormer and EfficientFormerV2."""
+import copy
+from unittest import mock
+
+import pytest
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from mmcv.cnn.bricks import DropPath
+from mmengine.registry import DefaultScope
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmeformer.models import EfficientFormer, EfficientFormerV2
+from mmeformer.models.backbones import base as backbone_base
+from mmeformer.models.layers import AttentionBias
+
+BACKBONES = [EfficientFormer, EfficientFormerV2]
+
+
+@pytest.fixture(params=BACKBONES, ids=lambda cls: cls.__name__)
+def backbone_cls(request):
+    return request.param
+
+
+@pytest.fixture
+def tiny_arch(backbone_cls, tiny_archs):
+    return tiny_archs[backbone_cls.__name__]
+
+
+@pytest.mark.parametrize('out_indices, expected', [
+    (-1, (3, )),
+    (0, (0, )),
+    ((-4, -2), (0, 2)),
+    ([3, 1, -3], (1, 3)),
+    ((0, 1, 2, 3), (0, 1, 2, 3)),
+])
+def test_out_indices(backbone_cls, tiny_arch, out_indices, expected):
+    model = backbone_cls(tiny_arch, out_indices=out_indices).eval()
+    assert model.out_indices == expected
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 64, 96))
+    assert [o.shape for o in outs] == [
+        (1, tiny_arch['channels'][i], 16 // 2**i, 24 // 2**i)
+        for i in expected
+    ]
+
+
+@pytest.mark.parametrize('out_indices', [4, -5, (0, 7), ()])
+def test_bad_out_indices(backbone_cls, tiny_arch, out_indices):
+    with pytest.raises(ValueError, match='out_indices'):
+        backbone_cls(tiny_arch, out_indices=out_indices)
+
+
+@pytest.mark.parametrize('frozen_stages', [0, 2])
+def test_frozen_stages_survive_train(backbone_cls, tiny_arch, frozen_stages):
+    model = backbone_cls(
+        tiny_arch,
+        frozen_stages=frozen_stages,
+        out_indices=(0, 1, 2, 3),
+        out_norm_cfg=dict(type='GN', num_groups=1))
+    model.train()
+    frozen = [model.stem] + [
+        module for i in range(frozen_stages + 1)
+        for module in (model.stages[i], model.out_norms[i])
+    ]
+    for module in frozen:
+        assert all(not p.requires_grad for p in module.parameters())
+        assert all(not m.training for m in module.modules())
+    for i in range(frozen_stages + 1, 4):
+        assert all(p.requires_grad for p in model.stages[i].parameters())
+        assert model.stages[i].training
+
+
+def test_bad_frozen_stages(backbone_cls, tiny_arch):
+    with pytest.raises(ValueError, match='frozen_stages'):
+        backbone_cls(tiny_arch, frozen_stages=4)
+
+
+def test_norm_eval_keeps_every_batch_norm_in_eval(backbone_cls, tiny_arch):
+    model = backbone_cls(tiny_arch, norm_eval=True).train()
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert norms and all(not m.training for m in norms)
+    assert model.stages[3].blocks[-1].training
+    assert all(m.training for m in backbone_cls(tiny_arch).train().modules())
+
+
+def test_drop_path_rates_grow_linearly(backbone_cls, tiny_arch):
+    model = backbone_cls(tiny_arch, drop_path_rate=0.3)
+    rates = [
+        block.drop_path.drop_prob for stage in model.stages
+        for block in stage.blocks
+    ]
+    total = sum(tiny_arch['depths'])
+    assert rates == pytest.approx([0.3 * i / (total - 1)
+                                   for i in range(total)])
+    assert isinstance(model.stages[0].blocks[0].drop_path, DropPath)
+
+
+def test_with_cp_gives_the_same_outputs_and_gradients(backbone_cls,
+                                                      tiny_arch):
+    torch.manual_seed(0)
+    model = backbone_cls(tiny_arch, out_indices=(0, 1, 2, 3)).train()
+    model_cp = copy.deepcopy(model)
+    for stage in model_cp.stages:
+        stage.with_cp = True
+    x = torch.rand(2, 3, 64, 64)
+    outs = model(x)
+    with mock.patch.object(
+            backbone_base.cp, 'checkpoint',
+            wraps=backbone_base.cp.checkpoint) as checkpoint:
+        outs_cp = model_cp(x)
+    assert checkpoint.call_count == sum(tiny_arch['depths'])
+    for out, out_cp in zip(outs, outs_cp):
+        torch.testing.assert_close(out_cp, out)
+    sum(o.square().sum() for o in outs).backward()
+    sum(o.square().sum() for o in outs_cp).backward()
+    grads = dict(model.named_parameters())
+    for name, param in model_cp.named_parameters():
+        torch.testing.assert_close(param.grad, grads[name].grad, msg=name)
+    assert backbone_cls(tiny_arch, with_cp=True).stages[2].with_cp
+
+
+def test_unknown_arch_name_lists_valid_names(backbone_cls):
+    with pytest.raises(ValueError) as error:
+        backbone_cls('b7')
+    for name in backbone_cls.arch_zoo:
+        assert repr(name) in str(error.value)
+
+
+def test_arch_names_are_case_insensitive(backbone_cls):
+    name = next(iter(backbone_cls.arch_zoo))
+    assert backbone_cls(name.upper()).depths == backbone_cls(name).depths
+
+
+def test_arch_dict_missing_keys_are_listed(backbone_cls, tiny_arch):
+    del tiny_arch['depths'], tiny_arch['num_attn_blocks']
+    with pytest.raises(ValueError,
+                       match=r"\['depths', 'num_attn_blocks'\]"):
+        backbone_cls(tiny_arch)
+
+
+def test_arch_dict_needs_four_stages(backbone_cls, tiny_arch):
+    tiny_arch['channels'] = tiny_arch['channels'][:3]
+    with pytest.raises(ValueError, match='channels'):
+        backbone_cls(tiny_arch)
+
+
+@pytest.mark.parametrize('size', [(31, 64), (64, 16)])
+def test_too_small_input_is_rejected(backbone_cls, tiny_arch, size):
+    model = backbone_cls(tiny_arch)
+    with pytest.raises(ValueError, match='at least 32x32.*resize or pad'):
+        model(torch.rand(1, 3, *size))
+
+
+def test_wrong_channel_count_is_rejected(backbone_cls, tiny_arch):
+    with pytest.raises(ValueError, match='in_channels=1'):
+        backbone_cls(tiny_arch)(torch.rand(1, 1, 64, 64))
+    model = backbone_cls(tiny_arch, in_channels=1).eval()
+    assert model(torch.rand(1, 1, 64, 64))[0].shape[1] == 32
+
+
+def test_final_norm_needs_the_last_stage(backbone_cls, tiny_arch):
+    with pytest.raises(ValueError, match='final_norm'):
+        backbone_cls(tiny_arch, final_norm=True, out_indices=(0, 1))
+
+
+def test_final_norm_and_out_norms_are_applied(backbone_cls, tiny_arch,
+                                              randomize):
+    plain = randomize(backbone_cls(tiny_arch, out_indices=(1, 3))).eval()
+    normed = backbone_cls(
+        tiny_arch,
+        out_indices=(1, 3),
+        final_norm=True,
+        out_norm_cfg=dict(type='GN', num_groups=1)).eval()
+    normed.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        randomize(normed.norm, seed=1)
+        nn.init.normal_(normed.norm.weight)
+        x = torch.rand(1, 3, 64, 64)
+        (raw1, raw3), (out1, out3) = plain(x), normed(x)
+        torch.testing.assert_close(out1, normed.out_norms[1](raw1))
+        torch.testing.assert_close(out3,
+                                   normed.out_norms[3](normed.norm(raw3)))
+    assert isinstance(normed.out_norms[0], nn.Identity)
+    assert isinstance(normed.out_norms[1], nn.GroupNorm)
+
+
+def test_layer_depth(backbone_cls, tiny_arch):
+    model = backbone_cls(tiny_arch, final_norm=True)
+    total = sum(tiny_arch['depths'])
+    depth = model.get_layer_depth
+    assert depth('backbone.stem.conv1.conv.weight', 'backbone.') == (0,
+                                                                    total + 2)
+    assert depth('stages.0.blocks.0.ls2.weight') == (1, total + 2)
+    assert depth('stages.1.downsample.conv.conv.weight')[0] == 2
+    assert depth('stages.2.blocks.1.mlp.fc1.conv.weight')[0] == 4
+    assert depth('stages.3.blocks.1.mlp.fc2.conv.bias')[0] == total
+    assert depth('norm.weight')[0] == total + 1
+    assert depth('head.head.weight', 'backbone.')[0] == total + 1
+    for name, _ in model.named_parameters():
+        assert 0 <= depth(name)[0] <= total + 1
+
+
+def test_layer_decay_optimizer_accepts_the_classifier(build_classifier,
+                                                        tiny_archs):
+    from mmpretrain.engine.optimizers import \
+        LearningRateDecayOptimWrapperConstructor
+    model = build_classifier(
+        'EfficientFormerV2', tiny_archs['EfficientFormerV2'], num_classes=5)
+    constructor = LearningRateDecayOptimWrapperConstructor(
+        dict(
+            type='OptimWrapper',
+            optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05)),
+        paramwise_cfg=dict(layer_decay_rate=0.5))
+    groups = constructor(model).optimizer.param_groups
+    scales = {g['param_name']: g['lr_scale'] for g in groups}
+    assert scales['backbone.stem.conv1.conv.weight'] == pytest.approx(
+        0.5**7)
+    assert scales['head.head.weight'] == 1.0
+
+
+def test_switch_to_deploy_matches_the_unfused_model(backbone_cls, tiny_arch,
+                                                    randomize):
+    model = randomize(
+        backbone_cls(tiny_arch, out_indices=(0, 1, 2, 3),
+                     final_norm=True)).eval()
+    units = [
+        name for name, m in model.named_modules()
+        if isinstance(m, ConvModule)
+    ]
+    fused = copy.deepcopy(model)
+    report = fused.switch_to_deploy()
+    assert report.fused == [f'{name}.conv <- {name}.bn' for name in units]
+    assert all(isinstance(m.bn, nn.Identity) for m in fused.modules()
+               if isinstance(m, ConvModule))
+    left = [n for n, m in fused.named_modules() if isinstance(m, _BatchNorm)]
+    assert report.unfused == left
+    assert left == (['norm'] if backbone_cls is EfficientFormerV2 else [])
+    x = torch.rand(1, 3, 97, 75)
+    with torch.no_grad():
+        for out, ref in zip(fused(x), model(x)):
+            torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+    assert fused.switch_to_deploy().fused == []
+
+
+def test_every_parameter_gets_a_gradient(backbone_cls, tiny_arch):
+    model = backbone_cls(
+        tiny_arch,
+        out_indices=(0, 1, 2, 3),
+        final_norm=True,
+        out_norm_cfg=dict(type='GN', num_groups=1)).train()
+    outs = model(torch.rand(2, 3, 64, 80))
+    sum((o * torch.randn_like(o)).sum() for o in outs).backward()
+    no_grad = [
+        name for name, p in model.named_parameters()
+        if p.grad is None or not p.grad.abs().sum() > 0
+    ]
+    assert no_grad == []
+
+
+def test_index_buffers_are_not_in_the_state_dict(backbone_cls, tiny_arch):
+    model = backbone_cls(tiny_arch)
+    keys = list(model.state_dict())
+    assert any(k.endswith('attn_bias.table') for k in keys)
+    assert not any('index' in k for k in keys)
+    assert any(name.endswith('attn_bias.index')
+               for name, _ in model.named_buffers())
+
+
+def test_bias_cache_always_matches_uncached_outputs(backbone_cls, tiny_arch,
+                                                    randomize):
+    model = randomize(backbone_cls(tiny_arch, out_indices=(2, 3)))
+    biases = [m for m in model.modules() if isinstance(m, AttentionBias)]
+
+    def check(dtype=torch.float32):
+        model.eval()
+        for size in [(64, 64), (96, 64)]:
+            x = torch.rand(1, 3, *size, dtype=dtype)
+            with torch.no_grad():
+                cached = model(x)
+                cached_again = model(x)
+            with torch.enable_grad():
+                uncached = model(x)
+            for a, b, c in zip(cached, cached_again, uncached):
+                assert a.dtype == dtype
+                torch.testing.assert_close(a, c.detach(), rtol=0, atol=0)
+                torch.testing.assert_close(b, c.detach(), rtol=0, atol=0)
+        assert all(len(b._cache) == 2 for b in biases)
+
+    check()
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    sum(o.mean() for o in model(torch.rand(2, 3, 64, 64))).backward()
+    optimizer.step()
+    assert not any(b._cache for b in biases)
+    check()
+    fresh = randomize(backbone_cls(tiny_arch, out_indices=(2, 3)), seed=3)
+    model.load_state_dict(fresh.state_dict())
+    assert not any(b._cache for b in biases)
+    check()
+    model.double()
+    assert not any(b._cache for b in biases)
+    check(torch.float64)
+
+
+@pytest.mark.parametrize('scope, registry', [
+    ('mmpretrain', 'mmpretrain.registry'),
+    ('mmdet', 'mmdet.registry'),
+    ('mmseg', 'mmseg.registry'),
+])
+def test_build_from_every_host_scope(backbone_cls, tiny_arch, scope,
+                                     registry):
+    host_models = __import__(registry, fromlist=['MODELS']).MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        model = host_models.build(
+            dict(
+                type=f'mmeformer.{backbone_cls.__name__}',
+                arch=tiny_arch,
+                out_indices=(0, 1, 2, 3)))
+    assert type(model) is backbone_cls
+    assert len(model.eval()(torch.rand(1, 3, 64, 64))) == 4
+
+
+def test_pretrained_init_cfg_with_prefix(backbone_cls, tiny_arch, tmp_path,
+                                         randomize):
+    source = randomize(backbone_cls(tiny_arch))
+    checkpoint = tmp_path / 'classifier.pth'
+    torch.save(
+        {
+            'state_dict': {
+                f'backbone.{k}': v
+                for k, v in source.state_dict().items()
+            }
+        }, checkpoint)
+    model = backbone_cls(
+        tiny_arch,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(checkpoint),
+            prefix='backbone.'))
+    model.init_weights()
+    loaded = model.state_dict()
+    for key, value in source.state_dict().items():
+        assert torch.equal(loaded[key], value), key
