@@ -274,7 +274,7 @@ class EfficientFormerV2(BaseEfficientFormer):
             mlp_ratios=[[4] * 5, [4] * 5,
                         [4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4],
                         [4, 4, 4, 3, 3, 3, 3, 4, 4, 4]]),
-    }
+    }  # yapf: disable
     arch_keys = ('depths', 'channels', 'num_attn_blocks', 'mlp_ratios')
     stem_act_cfg = dict(type='GELU')
 
@@ -289,8 +289,9 @@ class EfficientFormerV2(BaseEfficientFormer):
             raise ValueError('arch mlp_ratios must hold one ratio per block '
                              f"(depths {arch['depths']}), got {ratios}")
         if not 0 <= arch['num_attn_blocks'] <= min(arch['depths'][2:]):
-            raise ValueError('num_attn_blocks must be in [0, '
-                             f"min(depths[2:])], got {arch['num_attn_blocks']}")
+            raise ValueError(
+                'num_attn_blocks must be in [0, min(depths[2:])], got '
+                f"{arch['num_attn_blocks']}")
         return arch
 
     def make_downsample(self, stage: int) -> nn.Module:

@@ -189,8 +189,8 @@ def test_layer_depth(backbone_cls, tiny_arch):
     model = backbone_cls(tiny_arch, final_norm=True)
     total = sum(tiny_arch['depths'])
     depth = model.get_layer_depth
-    assert depth('backbone.stem.conv1.conv.weight', 'backbone.') == (0,
-                                                                    total + 2)
+    stem = depth('backbone.stem.conv1.conv.weight', 'backbone.')
+    assert stem == (0, total + 2)
     assert depth('stages.0.blocks.0.ls2.weight') == (1, total + 2)
     assert depth('stages.1.downsample.conv.conv.weight')[0] == 2
     assert depth('stages.2.blocks.1.mlp.fc1.conv.weight')[0] == 4
@@ -201,8 +201,8 @@ def test_layer_depth(backbone_cls, tiny_arch):
         assert 0 <= depth(name)[0] <= total + 1
 
 
-def test_layer_decay_optimizer_accepts_the_classifier(build_classifier,
-                                                        tiny_archs):
+def test_layer_decay_optimizer_accepts_the_classifier(
+        build_classifier, tiny_archs):
     from mmpretrain.engine.optimizers import \
         LearningRateDecayOptimWrapperConstructor
     model = build_classifier(
