@@ -20,10 +20,16 @@ def to_grid(size: Union[int, Sequence[int]]) -> Grid:
     return size
 
 
+try:
+    from torch.compiler import is_compiling
+except ImportError:  # torch < 2.3
+    from torch._dynamo import is_compiling
+
+
 def is_exporting() -> bool:
     """Whether the current forward is traced, scripted or compiled."""
     return (torch.jit.is_tracing() or torch.jit.is_scripting()
-            or torch.compiler.is_compiling())
+            or is_compiling())
 
 
 class AttentionBias(nn.Module):
@@ -47,15 +53,13 @@ class AttentionBias(nn.Module):
     (Mask R-CNN inputs are almost never at the reference grid), so any other
     rule would change the features of converted weights.
 
-    The resized bias is cached in eval mode, keyed by the grids and the
-    table's device and dtype, and emptied whenever the table's version
-    counter moves, so an in-place update of the table can never serve a stale
-    entry. The cache is also cleared by
-    :meth:`train`, by loading a state dict and by device or dtype moves,
-    holds at most ``max_cached`` entries (a resized bias can be as large as
-    one attention map), and is bypassed when autograd needs the table or the
-    module is traced, scripted or compiled, so exported graphs contain the
-    real computation.
+    The bias is cached in eval mode, keyed by the grids and the table's
+    device and dtype. The cache empties whenever the table's version counter
+    moves, so an in-place update of the table never serves a stale entry,
+    and is also cleared by :meth:`train`, by loading a state dict and by
+    device or dtype moves. It holds at most ``max_cached`` entries and is
+    bypassed when autograd needs the table or the module is traced,
+    scripted or compiled, so exported graphs contain the real computation.
 
     Modified from the ``Attention`` / ``Attention4D`` /
     ``Attention4DDownsample`` bias code of the `official repo
@@ -69,8 +73,9 @@ class AttentionBias(nn.Module):
         query_stride (int): Stride of the query grid relative to the key
             grid; the reference query grid is ``ceil(key_grid / stride)``.
             Defaults to 1.
-        max_cached (int): Most eval-mode biases kept per module.
-            Defaults to 4.
+        max_cached (int): Most eval-mode biases kept per module; a resized
+            bias is as large as one attention map, and a detector sees many
+            input sizes. Defaults to 2.
 
     Example:
         >>> import torch
@@ -88,7 +93,7 @@ class AttentionBias(nn.Module):
                  num_heads: int,
                  key_grid: Union[int, Sequence[int]],
                  query_stride: int = 1,
-                 max_cached: int = 4) -> None:
+                 max_cached: int = 2) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.key_grid = to_grid(key_grid)
@@ -132,12 +137,12 @@ class AttentionBias(nn.Module):
                 and tuple(key_grid) == self.key_grid):
             return bias
         size = (query_grid[0] * query_grid[1], key_grid[0] * key_grid[1])
-        # CPU bicubic kernels do not cover every reduced-precision dtype.
+        work = bias
+        if bias.dtype not in (torch.float32, torch.float64):
+            # CPU bicubic kernels do not cover every reduced precision.
+            work = bias.float()
         resized = F.interpolate(
-            bias.unsqueeze(0).float(),
-            size=size,
-            mode='bicubic',
-            align_corners=False)
+            work.unsqueeze(0), size=size, mode='bicubic', align_corners=False)
         return resized.squeeze(0).to(bias.dtype)
 
     def forward(self, query_grid: Grid, key_grid: Grid) -> torch.Tensor:

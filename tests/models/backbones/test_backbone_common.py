@@ -341,3 +341,12 @@ def test_pretrained_init_cfg_with_prefix(backbone_cls, tiny_arch, tmp_path,
     loaded = model.state_dict()
     for key, value in source.state_dict().items():
         assert torch.equal(loaded[key], value), key
+
+
+def test_attn_ref_size_sets_per_axis_grids(backbone_cls, tiny_arch):
+    model = backbone_cls(tiny_arch, attn_ref_size=(512, 1000))
+    assert model.stage_grid(3) == (16, 32)
+    last = model.stages[3].blocks[-1].token_mixer.attn_bias
+    assert last.key_grid == (16, 32) and last.table.shape == (8, 512)
+    with pytest.raises(ValueError, match='attn_ref_size'):
+        backbone_cls(tiny_arch, attn_ref_size=16)

@@ -148,3 +148,16 @@ def test_tracing_bypasses_the_cache():
         # The graph reads the table, it did not freeze a cached tensor.
         torch.testing.assert_close(
             traced(torch.zeros(1, 7, 7)), holder(torch.zeros(1, 7, 7)))
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.bfloat16])
+def test_resize_keeps_the_table_dtype(bias, dtype):
+    bias.to(dtype)
+    out = bias((10, 13), (20, 26))
+    expected = F.interpolate(
+        bias.table[:, bias.index][None].double(), size=(130, 520),
+        mode='bicubic').squeeze(0)
+    assert out.dtype == dtype
+    tolerance = 1e-12 if dtype == torch.float64 else 5e-2
+    torch.testing.assert_close(
+        out.double(), expected, rtol=tolerance, atol=tolerance)
