@@ -60,7 +60,8 @@ class BaseEfficientFormer(BaseModule):
         in_channels (int): Input image channels. Defaults to 3.
         out_indices (int | Sequence[int]): Stages whose outputs are
             returned, negative values counting from the end; outputs come
-            in stage order. Defaults to -1.
+            in stage order and stages after the last one listed are not run.
+            Defaults to -1.
         frozen_stages (int): Freeze the stem and stages ``0..frozen_stages``
             (parameters stop requiring grad, modules stay in eval mode).
             -1 freezes nothing. Defaults to -1.
@@ -76,7 +77,9 @@ class BaseEfficientFormer(BaseModule):
             classifier's final norm. Defaults to False.
         out_norm_cfg (dict, optional): Norm config applied to every output.
             Defaults to None.
-        with_cp (bool): Use activation checkpointing per block.
+        with_cp (bool): Use activation checkpointing per block: less
+            memory, one more forward per block in the backward pass (which
+            also updates BatchNorm running statistics a second time).
             Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to truncated normal (std 0.02) for Linear layers.
