@@ -1,0 +1,18 @@
+"""Convert EfficientFormer checkpoints of other code bases to mmeformer.
+
+Sources: the official classifiers, detectors and segmentors
+(snap-research/EfficientFormer), timm and mmpretrain. See
+``docs/converters.md`` and ``tools/model_converters/``.
+"""
+from .bias import BIAS_MODES
+from .convert import (ConversionReport, convert_checkpoint,
+                      default_output_path)
+from .errors import ConversionError
+from .keymaps import SOURCES
+from .variants import Variant, all_variants, parse_variant
+
+__all__ = [
+    'BIAS_MODES', 'ConversionError', 'ConversionReport', 'SOURCES', 'Variant',
+    'all_variants', 'convert_checkpoint', 'default_output_path',
+    'parse_variant'
+]

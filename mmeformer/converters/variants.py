@@ -1,0 +1,150 @@
+"""Which EfficientFormer variant a checkpoint holds.
+
+The variants are those of the backbones' ``arch_zoo`` tables, so a variant
+added there is known here too. Every published variant has its own stage
+widths, so the widths read from the tensors identify it; depths and
+attention blocks are then checked key by key against the model built for
+that variant.
+"""
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Type
+
+import torch
+
+from mmeformer.models.backbones import (BaseEfficientFormer, EfficientFormer,
+                                        EfficientFormerV2)
+from .errors import ConversionError
+
+#: Backbone class and model-name stem of each family.
+FAMILIES: Dict[str, tuple] = {
+    'v1': (EfficientFormer, 'efficientformer'),
+    'v2': (EfficientFormerV2, 'efficientformerv2'),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One published EfficientFormer model.
+
+    Args:
+        family (str): ``'v1'`` or ``'v2'``.
+        arch (str): Its name in the backbone's ``arch_zoo``, e.g. ``'l1'``.
+    """
+
+    family: str
+    arch: str
+
+    @property
+    def backbone_cls(self) -> Type[BaseEfficientFormer]:
+        return FAMILIES[self.family][0]
+
+    @property
+    def name(self) -> str:
+        """Model name used in file names, e.g. ``efficientformerv2_s0``."""
+        return f'{FAMILIES[self.family][1]}_{self.arch}'
+
+    @property
+    def channels(self) -> List[int]:
+        return list(self.backbone_cls.arch_zoo[self.arch]['channels'])
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def all_variants() -> List[Variant]:
+    """Every variant of every family."""
+    return [
+        Variant(family, arch) for family, (cls, _) in FAMILIES.items()
+        for arch in cls.arch_zoo
+    ]
+
+
+def parse_variant(name: str) -> Variant:
+    """Resolve a user-given variant name.
+
+    Args:
+        name (str): An arch name (``l1``, ``s0``, ...) or a model name
+            (``efficientformer_l1``, ``efficientformerv2-s0``, ...), in any
+            case.
+
+    Returns:
+        Variant: The variant.
+
+    Raises:
+        ConversionError: If no variant has that name.
+    """
+    wanted = name.strip().lower().replace('-', '_')
+    for variant in all_variants():
+        if wanted in (variant.arch, variant.name):
+            return variant
+    known = ', '.join(f'{v.arch} ({v.name})' for v in all_variants())
+    raise ConversionError(
+        f'Unknown variant {name!r}; known variants: {known}.')
+
+
+def _stage_width(state_dict: Mapping[str, torch.Tensor],
+                 stage: int) -> Optional[int]:
+    """Output channels of ``stage``, from the first tensor that tells."""
+    probe = ('backbone.stem.conv2.conv.weight' if stage == 0 else
+             f'backbone.stages.{stage}.downsample.conv.conv.weight')
+    if probe in state_dict:
+        return int(state_dict[probe].shape[0])
+    scale = re.compile(rf'backbone\.stages\.{stage}\.blocks\.\d+\.ls2\.weight')
+    for key, value in state_dict.items():
+        if scale.fullmatch(key):
+            return int(value.numel())
+    return None
+
+
+def detect_variant(state_dict: Mapping[str, torch.Tensor],
+                   family: str,
+                   named: Optional[Variant] = None) -> Variant:
+    """Identify the variant of a state dict in mmeformer's names.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Tensors named as in mmeformer
+            models (``backbone.stem...``, ``backbone.stages...``).
+        family (str): ``'v1'`` or ``'v2'``, as told by the source layout.
+        named (Variant, optional): The variant the user asked for; it must
+            be the one found. Defaults to None.
+
+    Returns:
+        Variant: The variant whose stage widths the tensors have.
+
+    Raises:
+        ConversionError: If the widths cannot be read, match no variant, or
+            do not match ``named``.
+    """
+    widths: Sequence[Optional[int]] = [
+        _stage_width(state_dict, stage)
+        for stage in range(BaseEfficientFormer.num_stages)
+    ]
+    family_name = 'EfficientFormerV2' if family == 'v2' else 'EfficientFormer'
+    if None in widths:
+        missing = [i for i, width in enumerate(widths) if width is None]
+        raise ConversionError(
+            f'Cannot tell which {family_name} variant this is: no tensor '
+            f'gives the width of stage(s) {missing} (neither the stem or '
+            'downsample convolution nor any layer scale of those stages is '
+            'in the checkpoint).')
+    found = [
+        v for v in all_variants()
+        if v.family == family and v.channels == list(widths)
+    ]
+    if named is not None:
+        if found and found[0] == named:
+            return named
+        what = (f'{found[0].name}' if found else 'no known variant')
+        raise ConversionError(
+            f'The checkpoint does not hold {named.name}: its stage widths are '
+            f'{list(widths)} ({family_name}, {what}), while {named.name} '
+            f'has {named.channels}. Leave out the variant to have it '
+            'detected, or pick the matching file.')
+    if not found:
+        known = '; '.join(f'{v.arch}: {v.channels}' for v in all_variants()
+                          if v.family == family)
+        raise ConversionError(
+            f'The checkpoint\'s stage widths {list(widths)} match no '
+            f'{family_name} variant (known widths: {known}).')
+    return found[0]
