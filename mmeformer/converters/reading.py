@@ -3,9 +3,13 @@
 PyTorch files (``.pth``, ``.pt``, ``.bin``, ``.ckpt``) are unpickled with
 ``weights_only=True`` through :func:`mmeformer.utils.load_from_local`, so a
 file that needs any Python object beyond tensors and plain containers is
-refused instead of executed. ``.safetensors`` files hold no code at all and
-are read with the ``safetensors`` package.
+refused instead of executed. The one extra type allowed is
+:class:`argparse.Namespace`: the official training script (DeiT-style)
+stores its arguments as one next to the weights, and unpickling it only sets
+attributes. ``.safetensors`` files hold no code at all and are read with the
+``safetensors`` package.
 """
+import argparse
 import os.path as osp
 import pickle
 import zipfile
@@ -58,7 +62,8 @@ def _first_sentence(text: str) -> str:
 
 def _read_pickle(path: str) -> Any:
     try:
-        return load_from_local(path, map_location='cpu')
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return load_from_local(path, map_location='cpu')
     except UnsafeCheckpointError as e:
         if zipfile.is_zipfile(path):
             raise ConversionError(

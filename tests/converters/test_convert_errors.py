@@ -136,3 +136,4 @@ def test_output_is_not_the_input(official_l1, tmp_path):
     torch.save(dict(model=official_l1), src)
     with pytest.raises(ConversionError, match='is the input file'):
         convert_checkpoint(str(src), 'official', out=str(src))
+
