@@ -126,18 +126,19 @@ def test_cache_keeps_at_most_max_cached_entries():
     assert [key[0] for key in bias._cache] == [(9, 9), (10, 10)]
 
 
+class Holder(torch.nn.Module):
+    """Adds the first query row of the bias to the flattened input."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = AttentionBias(2, 7)
+
+    def forward(self, x):
+        grid = (x.shape[-2], x.shape[-1])
+        return x.flatten(1).unsqueeze(1) + self.bias(grid, grid)[:, :1]
+
+
 def test_tracing_bypasses_the_cache():
-
-    class Holder(torch.nn.Module):
-
-        def __init__(self):
-            super().__init__()
-            self.bias = AttentionBias(2, 7)
-
-        def forward(self, x):
-            grid = (x.shape[-2], x.shape[-1])
-            return x.flatten(1).unsqueeze(1) + self.bias(grid, grid)[:, :1]
-
     holder = Holder().eval()
     with torch.no_grad():
         holder.bias.table.normal_()
@@ -161,3 +162,15 @@ def test_resize_keeps_the_table_dtype(bias, dtype):
     tolerance = 1e-12 if dtype == torch.float64 else 5e-2
     torch.testing.assert_close(
         out.double(), expected, rtol=tolerance, atol=tolerance)
+
+
+def test_compiling_bypasses_the_cache():
+    holder = Holder().eval()
+    compiled = torch.compile(holder, backend='eager', fullgraph=True)
+    x = torch.zeros(1, 8, 8)
+    with torch.no_grad():
+        holder.bias.table.normal_()
+        compiled(x)
+        assert not holder.bias._cache
+        holder.bias.table.add_(1.)
+        torch.testing.assert_close(compiled(x), holder(x))
