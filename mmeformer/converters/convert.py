@@ -8,7 +8,8 @@ import hashlib
 import os.path as osp
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 
@@ -194,6 +195,44 @@ def _dense_problems(mapping: KeyMapping, task: str,
     return missing, mismatched
 
 
+def _problems(mapping: KeyMapping, expected: Mapping[str, tuple], task: str,
+              variant: Variant) -> str:
+    """Everything that keeps the target model from loading the tensors.
+
+    Args:
+        mapping (KeyMapping): The renamed tensors.
+        expected (Mapping[str, tuple]): Names and shapes the model loads.
+        task (str): The target task; detectors and segmentors keep their
+            other parts, which are checked for presence and fit.
+        variant (Variant): The variant.
+
+    Returns:
+        str: The problems, formatted; empty if there are none.
+    """
+    dense = task != 'classification'
+    missing = [k for k in expected if k not in mapping.tensors]
+    unexpected = [
+        f'{mapping.origins[k]} (as {k})' for k in mapping.tensors
+        if k not in expected and not (dense and not k.startswith('backbone.'))
+    ] + mapping.unknown
+    mismatched = [
+        f'{mapping.origins[k]} (as {k}): {tuple(mapping.tensors[k].shape)}, '
+        f'expected {shape}' for k, shape in expected.items()
+        if k in mapping.tensors and tuple(mapping.tensors[k].shape) != shape
+    ]
+    if dense:
+        missing_parts, neck_mismatched = _dense_problems(
+            mapping, task, variant)
+        missing += missing_parts
+        mismatched += neck_mismatched
+    return describe_problems([
+        ('missing keys (needed by the model, not in the file)', missing),
+        ('unexpected keys (in the file, not in the model)', unexpected),
+        ('shape mismatches', mismatched),
+        ('keys that would share one name', mapping.clashes),
+    ])
+
+
 def _dataset_meta(checkpoint: dict) -> Optional[dict]:
     """Class names (and palette) of an mmdet 2.x / mmseg 0.x checkpoint.
 
@@ -294,31 +333,7 @@ def convert_checkpoint(
     bias = adapt_bias_tables(mapping.tensors, expected, src_grids, dst_grids,
                              dense_bias)
 
-    passthrough = set() if layout.task == 'classification' else {
-        k
-        for k in mapping.tensors if not k.startswith('backbone.')
-    }
-    missing = [k for k in expected if k not in mapping.tensors]
-    unexpected = [
-        f'{mapping.origins[k]} (as {k})'
-        for k in mapping.tensors if k not in expected and k not in passthrough
-    ] + mapping.unknown
-    mismatched = [
-        f'{mapping.origins[k]} (as {k}): {tuple(mapping.tensors[k].shape)}, '
-        f'expected {shape}' for k, shape in expected.items()
-        if k in mapping.tensors and tuple(mapping.tensors[k].shape) != shape
-    ]
-    if passthrough:
-        missing_parts, neck_mismatched = _dense_problems(
-            mapping, layout.task, found)
-        missing += missing_parts
-        mismatched += neck_mismatched
-    problems = describe_problems([
-        ('missing keys (needed by the model, not in the file)', missing),
-        ('unexpected keys (in the file, not in the model)', unexpected),
-        ('shape mismatches', mismatched),
-        ('keys that would share one name', mapping.clashes),
-    ])
+    problems = _problems(mapping, expected, layout.task, found)
     if problems:
         raise ConversionError(
             f'{src} cannot be converted to {found.name} '
@@ -328,11 +343,10 @@ def convert_checkpoint(
     if osp.exists(out) and osp.samefile(out, src):
         raise ConversionError(
             f'The output {out} is the input file; choose another output.')
-    ordered = [k for k in expected
-               ] + [k for k in mapping.tensors if k in passthrough]
-    tensors = OrderedDict(
-        (k, _own_storage(mapping.tensors[k])) for k in ordered)
-    changed_tables = any('->' in line for line in bias)
+    # Backbone and head in model order, then the kept detector / segmentor
+    # parts in file order.
+    order = list(expected) + [k for k in mapping.tensors if k not in expected]
+    tensors = OrderedDict((k, _own_storage(mapping.tensors[k])) for k in order)
     meta = dict(
         mmeformer_version=__version__,
         variant=found.name,
@@ -341,7 +355,7 @@ def convert_checkpoint(
         attn_ref_size=list(ref_size),
         converted_from=dict(
             source=layout.name, file=osp.basename(src), sha256=_sha256(src)))
-    if changed_tables:
+    if ref_size != src_ref_size:
         meta['dense_bias'] = dense_bias
     dataset_meta = _dataset_meta(checkpoint)
     if layout.task != 'classification' and dataset_meta:

@@ -137,3 +137,22 @@ def test_output_is_not_the_input(official_l1, tmp_path):
     with pytest.raises(ConversionError, match='is the input file'):
         convert_checkpoint(str(src), 'official', out=str(src))
 
+
+def test_dense_parts_missing_or_not_fitting(source_shapes, tmp_path):
+    tensors = random_tensors(source_shapes('official-det', 'l1'))
+    message = refused(
+        tmp_path,
+        dict(state_dict=tensors),
+        'missing keys',
+        source='official-det')
+    for part in ('neck.*', 'rpn_head.*', 'roi_head.*'):
+        assert f'{part} (no tensor of this part)' in message
+    tensors['neck.lateral_convs.1.conv.weight'] = torch.zeros(256, 64, 1, 1)
+    tensors['rpn_head.rpn_conv.weight'] = torch.zeros(1)
+    tensors['roi_head.bbox_head.fc_cls.weight'] = torch.zeros(1)
+    message = refused(
+        tmp_path,
+        dict(state_dict=tensors),
+        'shape mismatches',
+        source='official-det')
+    assert 'takes 64 input channels, the backbone gives 96' in message

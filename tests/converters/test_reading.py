@@ -17,18 +17,16 @@ def test_official_training_checkpoint(tmp_path):
             model=weights,
             optimizer=dict(state={}, param_groups=[dict(lr=1e-3)]),
             epoch=299,
-            args=argparse.Namespace(model='efficientformer_l1', lr=1e-3)),
-        src)
+            args=argparse.Namespace(model='efficientformer_l1', lr=1e-3)), src)
     checkpoint = read_checkpoint(str(src))
     assert checkpoint['args'].model == 'efficientformer_l1'
     state_dict, container = extract_state_dict(checkpoint, str(src))
-    assert container == 'model' and torch.equal(state_dict['weight'],
-                                                 weights['weight'])
+    assert container == 'model'
+    assert torch.equal(state_dict['weight'], weights['weight'])
 
 
 @pytest.mark.parametrize('checkpoint,container', [
-    (dict(state_dict=dict(w=torch.ones(1)), meta=dict(epoch=1)),
-     'state_dict'),
+    (dict(state_dict=dict(w=torch.ones(1)), meta=dict(epoch=1)), 'state_dict'),
     (dict(model=dict(w=torch.ones(1))), 'model'),
     (OrderedDict(w=torch.ones(1)), None),
 ])
