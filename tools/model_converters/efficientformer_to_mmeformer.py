@@ -18,13 +18,14 @@ outputs (default, relative to the current folder):
 
 attention-bias tables:
   Tables are learned for one reference input size: 224 for the classifiers,
-  800 (detection) and 512 (segmentation) for the official dense models. With
-  --attn-ref-size 800 a classifier is written for a backbone built with
-  attn_ref_size=800, so init_cfg=dict(type='Pretrained', prefix='backbone.')
-  loads its tables without a size mismatch. --dense-bias says how the tables
-  are filled: 'zero' (default) starts them from zero as the official dense
-  models did (their ImageNet biases were discarded); 'resize' resamples the
-  ImageNet tables to the larger grid instead.
+  800 (detection) and 512 (segmentation) for the official dense models. The
+  224 tables of a classifier file do not fit a dense backbone: loading it
+  with init_cfg=dict(type='Pretrained', prefix='backbone.') warns of a size
+  mismatch and leaves them at zero. With --attn-ref-size 800 the classifier
+  is written for a backbone built with attn_ref_size=800 instead, and
+  --dense-bias says how its tables are filled: 'zero' (default) starts them
+  from zero as the official dense models did (their ImageNet biases were
+  discarded); 'resize' resamples the ImageNet tables to the larger grid.
 
 Files are read with torch.load(weights_only=True) (or safetensors), so a file
 that needs code to load is refused; nothing is written unless the whole
@@ -46,8 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     variants = ', '.join(v.arch for v in all_variants())
     parser = argparse.ArgumentParser(
         description='Convert EfficientFormer (V1 L1/L3/L7, V2 S0/S1/S2/L) '
-        'checkpoints of the official repository, timm or mmpretrain into '
-        'checkpoints that mmeformer classifiers, and mmdet 3.x / mmseg 1.x '
+        'checkpoints of the official\nrepository, timm or mmpretrain into '
+        'checkpoints that mmeformer classifiers, and\nmmdet 3.x / mmseg 1.x '
         'models with mmeformer backbones, load strictly.\n\nsources:\n' +
         sources,
         epilog=EPILOG,
