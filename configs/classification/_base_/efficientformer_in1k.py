@@ -1,0 +1,67 @@
+# The ImageNet-1K recipe of the official EfficientFormer repository
+# (snap-research/EfficientFormer, main.py defaults, DeiT-style): 8 GPUs x 128
+# images, AdamW lr 1e-3 x batch / 1024, weight decay 0.025, 5 warm-up epochs
+# then cosine to 1e-5 over 300 epochs, RandAugment rand-m9-mstd0.5-inc1,
+# random erasing 0.25 (per-pixel), mixup 0.8, cutmix 1.0, label smoothing 0.1,
+# train crop 224, test resize 256 then center crop 224 (bicubic).
+# Not reproduced: the official hard distillation from a RegNetY-160 teacher
+# (EfficientFormerClsHead trains its distillation classifier on the labels)
+# and its adaptive gradient clipping (timm AGC 0.01), which mmengine lacks.
+_base_ = [
+    'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
+    'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['mmeformer'], allow_failed_imports=False)
+
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(
+        type='mmeformer.EfficientFormer',
+        arch='l1',
+        drop_path_rate=0.,
+        final_norm=True),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(
+        type='mmeformer.EfficientFormerClsHead',
+        num_classes=1000,
+        in_channels=448,
+        distillation=True,
+        loss=dict(
+            type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')),
+    # timm's Mixup with switch_prob 0.5: one of the two per batch.
+    train_cfg=dict(augments=[
+        dict(type='Mixup', alpha=0.8),
+        dict(type='CutMix', alpha=1.0)
+    ]))
+
+train_dataloader = dict(batch_size=128)
+val_dataloader = dict(batch_size=128)
+test_dataloader = val_dataloader
+
+optim_wrapper = dict(
+    optimizer=dict(lr=1e-3, weight_decay=0.025),
+    # timm's rule: no decay for biases and 1-D parameters (norms, V1 layer
+    # scales); the Swin base's extra custom keys do not apply here.
+    paramwise_cfg=dict(
+        _delete_=True,
+        norm_decay_mult=0.,
+        bias_decay_mult=0.,
+        flat_decay_mult=0.))
+
+param_scheduler = [
+    # warm-up from the official warmup_lr 1e-5, i.e. 1e-2 of the base lr.
+    dict(
+        type='LinearLR',
+        start_factor=1e-2,
+        by_epoch=True,
+        begin=0,
+        end=5,
+        convert_to_iter_based=True),
+    # `end` defaults to max_epochs, so a config changing the length only
+    # sets train_cfg.max_epochs.
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5)
+]
+train_cfg = dict(max_epochs=300)
+
+auto_scale_lr = dict(base_batch_size=1024)
