@@ -1,0 +1,41 @@
+"""Errors that stop a run before it starts, each saying what to do.
+
+The tools print them as one clean message, without a traceback: they are
+about the user's files and options, not about the code.
+"""
+
+__all__ = [
+    'SetupError', 'MissingResourceError', 'UnknownHostError',
+    'UnsupportedOptionError'
+]
+
+
+class SetupError(Exception):
+    """A run cannot start; the message says why and what to do."""
+
+
+class MissingResourceError(SetupError, FileNotFoundError):
+    """Paths a run needs do not exist.
+
+    Args:
+        problems (list[tuple[str, str, str]]): ``(path, where, hint)`` for
+            each missing path: the path, the config key it comes from and how
+            to get it.
+    """
+
+    def __init__(self, problems) -> None:
+        self.problems = problems
+        lines = []
+        for path, where, hint in problems:
+            lines.append(f'{path} does not exist ({where}).')
+            if hint:
+                lines.append(f'  {hint}.')
+        super().__init__('\n'.join(lines))
+
+
+class UnknownHostError(SetupError, ValueError):
+    """A config does not name a supported host in ``default_scope``."""
+
+
+class UnsupportedOptionError(SetupError, ValueError):
+    """An option cannot work with this config or on this machine."""

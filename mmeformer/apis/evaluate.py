@@ -1,0 +1,84 @@
+"""Evaluate a checkpoint in its host: the logic behind ``tools/test.py``."""
+from typing import Optional
+
+from mmengine.config import Config
+
+from .errors import UnsupportedOptionError
+from .hosts import Host, get_host
+from .preflight import check_test
+from .runner import build_runner, load_config
+
+__all__ = ['apply_test_options', 'evaluate']
+
+
+def apply_test_options(cfg: Config,
+                       host: Host,
+                       checkpoint: str,
+                       out: Optional[str] = None,
+                       show_dir: Optional[str] = None) -> Config:
+    """Apply the switches of ``tools/test.py`` to ``cfg``.
+
+    Args:
+        cfg (Config): The config, changed in place.
+        host (Host): Its host.
+        checkpoint (str): The weights to evaluate.
+        out (str, optional): A ``.pkl`` file for the raw predictions.
+        show_dir (str, optional): Where images with the predictions drawn
+            on them go.
+
+    Returns:
+        Config: ``cfg``.
+
+    Raises:
+        UnsupportedOptionError: ``out`` not ending in ``.pkl`` or
+            ``.pickle``.
+    """
+    cfg.load_from = checkpoint
+    if show_dir is not None:
+        host.show_images(cfg, show_dir)
+    if out is not None:
+        if not out.endswith(('.pkl', '.pickle')):
+            raise UnsupportedOptionError(
+                f'--out {out}: predictions are dumped with pickle; name a '
+                '.pkl or .pickle file')
+        evaluator = cfg.test_evaluator
+        metrics = list(evaluator) if isinstance(evaluator,
+                                                (list, tuple)) else [evaluator]
+        cfg.test_evaluator = metrics + [
+            dict(type=host.dump_metric, out_file_path=out)
+        ]
+    return cfg
+
+
+def evaluate(config: str,
+             checkpoint: str,
+             work_dir: Optional[str] = None,
+             out: Optional[str] = None,
+             show_dir: Optional[str] = None,
+             cfg_options: Optional[dict] = None,
+             launcher: str = 'none') -> dict:
+    """Evaluate ``checkpoint`` on the test split of ``config``.
+
+    Args:
+        config (str): Path of the config.
+        checkpoint (str): The weights to evaluate.
+        work_dir (str, optional): Where logs and metrics go; defaults to the
+            config's ``work_dir`` or ``./work_dirs/<config name>``.
+        out (str, optional): See :func:`apply_test_options`.
+        show_dir (str, optional): See :func:`apply_test_options`.
+        cfg_options (dict, optional): Config overrides.
+        launcher (str): 'none', 'pytorch' or 'slurm'. Defaults to 'none'.
+
+    Returns:
+        dict: The host's metrics.
+
+    Raises:
+        SetupError: Before anything is built, if the config names no
+            supported host, an option cannot work, or the test data or the
+            checkpoint is missing.
+    """
+    cfg = load_config(config, cfg_options, work_dir, launcher)
+    host = get_host(cfg)
+    apply_test_options(cfg, host, checkpoint, out, show_dir)
+    check_test(cfg, checkpoint)
+    return build_runner(cfg, host).test()

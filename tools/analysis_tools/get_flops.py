@@ -1,0 +1,158 @@
+"""Count the parameters and multiply-accumulates of a config's model."""
+import argparse
+import sys
+from typing import Optional, Sequence
+
+import torch
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import Config, DictAction
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import MODELS
+
+import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
+from mmeformer.apis import SetupError, get_host, load_config
+
+#: Default input (height, width) per host: the official papers' settings.
+DEFAULT_SHAPES = {
+    'mmpretrain': (224, 224),
+    'mmdet': (800, 1280),
+    'mmseg': (512, 512),
+}
+
+EPILOG = """\
+The whole model is counted (backbone, neck and heads) on one image of the
+given size, in inference mode: Mask R-CNN includes its RoI heads on the RPN's
+proposals. mmengine counts one multiply-accumulate as one "flop", so the
+numbers are MACs, the unit of the EfficientFormer papers. No weights are
+loaded: the model is built as configured, without its init_cfg checkpoint.
+
+default --shape: 224 (classification), 800 1280 (detection, as the
+official mmdet get_flops), 512 (segmentation).
+
+example:
+  python tools/analysis_tools/get_flops.py \\
+      configs/classification/eformerv2_s0_in1k.py --shape 224
+"""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Parameters and MACs of the model a config builds.',
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        metavar='SIZE',
+        help='input height and width, or one size for both')
+    parser.add_argument(
+        '--show-table',
+        action='store_true',
+        help='also print MACs and parameters per module')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        metavar='KEY=VALUE',
+        help='override config settings, e.g. model.backbone.arch=l3')
+    args = parser.parse_args(argv)
+    if args.shape is not None and len(args.shape) not in (1, 2):
+        parser.error('--shape takes one size or a height and a width')
+    return parser, args
+
+
+def data_samples_for(host_scope: str, height: int,
+                     width: int) -> Optional[list]:
+    """The data samples a model's tensor-mode forward reads, if any.
+
+    Only MMDetection's detectors read them (image shapes for the proposals).
+    """
+    if host_scope != 'mmdet':
+        return None
+    from mmdet.structures import DetDataSample
+    shape = (height, width)
+    return [
+        DetDataSample(
+            metainfo=dict(
+                img_shape=shape,
+                ori_shape=shape,
+                pad_shape=shape,
+                batch_input_shape=shape,
+                scale_factor=(1., 1.)))
+    ]
+
+
+class TensorForward(torch.nn.Module):
+    """A host model's inference forward on a batch of image tensors.
+
+    Args:
+        model (nn.Module): A model of MMPretrain, MMDetection or
+            MMSegmentation.
+        data_samples (list, optional): Passed to every forward.
+    """
+
+    def __init__(self, model: torch.nn.Module,
+                 data_samples: Optional[list]) -> None:
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+
+    def forward(self, inputs: torch.Tensor):
+        return self.model(inputs, self.data_samples, mode='tensor')
+
+
+def complexity(cfg: Config,
+               shape: Optional[Sequence[int]] = None,
+               show_table: bool = False) -> dict:
+    """Parameters and MACs of ``cfg.model`` on one image.
+
+    Args:
+        cfg (Config): The config.
+        shape (Sequence[int], optional): ``(size, )`` or ``(height,
+            width)``; the host's default in :data:`DEFAULT_SHAPES` if None.
+        show_table (bool): Also make the per-module table.
+
+    Returns:
+        dict: mmengine's result (``params``, ``flops``, ``out_table``...)
+        and the input ``shape`` used.
+    """
+    host = get_host(cfg)
+    host.register_modules()
+    if shape:
+        height, width = (list(shape) * 2)[:2]
+    else:
+        height, width = DEFAULT_SHAPES[host.scope]
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    model.eval()
+    wrapped = TensorForward(model,
+                            data_samples_for(host.scope, height, width))
+    with torch.no_grad():
+        result = get_model_complexity_info(
+            wrapped,
+            inputs=(torch.rand(1, 3, height, width), ),
+            show_table=show_table,
+            show_arch=False)
+    result['shape'] = (height, width)
+    return result
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        result = complexity(cfg, args.shape, args.show_table)
+    except SetupError as e:
+        sys.exit(f'{parser.prog}: error: {e}')
+    height, width = result['shape']
+    if args.show_table:
+        print(result['out_table'])
+    print(f'Input shape: 3x{height}x{width}\n'
+          f'Params: {result["params"] / 1e6:.3f} M '
+          f'({result["params"]:,})\n'
+          f'MACs: {result["flops"] / 1e9:.3f} G')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,91 @@
+"""Train one of our configs (or any config inheriting one) in its host."""
+import argparse
+import os
+import sys
+
+from mmengine.config import DictAction
+
+import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
+from mmeformer.apis import SetupError, train
+
+EPILOG = """\
+The host (MMPretrain, MMDetection or MMSegmentation) is the config's
+default_scope. Datasets and checkpoints the run needs are checked first; a
+missing one is named with where to get it.
+
+examples:
+  python tools/train.py configs/detection/maskrcnn_eformerv2_s0_coco.py
+  python tools/train.py CONFIG --resume              # latest in the work dir
+  python tools/train.py CONFIG --cfg-options train_dataloader.batch_size=4
+  bash tools/dist_train.sh CONFIG 8                   # 8 processes
+"""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Train an EfficientFormer model: classification '
+        '(MMPretrain), instance segmentation (MMDetection) or semantic '
+        'segmentation (MMSegmentation), picked from the config.',
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--work-dir',
+        help='directory for logs and checkpoints (default: the config\'s '
+        'work_dir, else ./work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        const='auto',
+        metavar='CKPT',
+        help='resume from CKPT, or without CKPT from the latest checkpoint '
+        'in the work dir')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='automatic mixed precision (needs a CUDA GPU)')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual total batch size over '
+        'the config\'s auto_scale_lr.base_batch_size')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        metavar='KEY=VALUE',
+        help='override config settings, e.g. train_cfg.max_epochs=1 '
+        'model.backbone.init_cfg=None; lists as key="[a,b]", no spaces')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm'],
+        default='none',
+        help='how the processes were started: none (one process), pytorch '
+        '(torchrun, see tools/dist_train.sh) or slurm (srun, see '
+        'tools/slurm_train.sh); gloo on CPU machines, nccl on GPUs')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument(
+        '--local_rank', '--local-rank', type=int, default=0,
+        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return parser, args
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    try:
+        train(
+            args.config,
+            work_dir=args.work_dir,
+            resume=args.resume,
+            amp=args.amp,
+            auto_scale_lr=args.auto_scale_lr,
+            cfg_options=args.cfg_options,
+            launcher=args.launcher)
+    except SetupError as e:
+        sys.exit(f'{parser.prog}: error: {e}')
+
+
+if __name__ == '__main__':
+    main()
