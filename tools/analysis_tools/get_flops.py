@@ -151,7 +151,7 @@ def main(argv=None):
     print(f'Input shape: 3x{height}x{width}\n'
           f'Params: {result["params"] / 1e6:.3f} M '
           f'({result["params"]:,})\n'
-          f'MACs: {result["flops"] / 1e9:.3f} G')
+          f'MACs: {result["flops"] / 1e9:.3f} G ({result["flops"]:,})')
 
 
 if __name__ == '__main__':

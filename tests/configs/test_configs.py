@@ -1,0 +1,267 @@
+"""Every model-zoo config parses, builds in its host and trains / predicts.
+
+The models are the configured ones, at full size; only the inputs are tiny
+(one small image), so each config costs one build, one optimizer step and
+one inference. The settings that make a config "official" (drop path,
+weight decay, schedule, batch size, attention reference size) are checked
+against the published recipes in efficientformer.md section 1 and 3.
+"""
+import copy
+import functools
+import glob
+import os.path as osp
+import re
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import MODELS
+
+import mmeformer  # noqa: F401
+from mmeformer.apis import get_host
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TASKS = ('classification', 'detection', 'segmentation')
+CONFIGS = sorted(
+    osp.relpath(path, osp.join(REPO, 'configs')) for task in TASKS
+    for path in glob.glob(osp.join(REPO, 'configs', task, '*.py')))
+
+ARCHS = ('l1', 'l3', 'l7', 's0', 's1', 's2', 'l')
+#: Drop path per variant, ImageNet and dense alike (efficientformer.md 1).
+DROP_PATH = dict(l1=0., l3=0., l7=0., s0=0., s1=0., s2=0.02, l=0.1)
+#: Channels of the four stages.
+CHANNELS = dict(
+    l1=[48, 96, 224, 448],
+    l3=[64, 128, 320, 512],
+    l7=[96, 192, 384, 768],
+    s0=[32, 48, 96, 176],
+    s1=[32, 48, 120, 224],
+    s2=[32, 64, 144, 288],
+    l=[40, 80, 192, 384])
+HOST_OF_TASK = dict(
+    classification='mmpretrain', detection='mmdet', segmentation='mmseg')
+#: Images per GPU of the 8-GPU official runs.
+BATCH_PER_GPU = dict(classification=128, detection=2, segmentation=4)
+
+
+@functools.lru_cache(maxsize=None)
+def _parse(config: str) -> Config:
+    return Config.fromfile(osp.join(REPO, 'configs', config))
+
+
+def parse(config: str) -> Config:
+    """A fresh copy of the parsed config (parsing the bases is slow)."""
+    return copy.deepcopy(_parse(config))
+
+
+def arch_of(config: str) -> str:
+    """'detection/maskrcnn_eformerv2_s0_coco.py' -> 's0'."""
+    return re.search(r'eformer(?:v2)?_([a-z0-9]+)_', config).group(1)
+
+
+def is_v2(config: str) -> bool:
+    return 'eformerv2_' in config
+
+
+def task_of(config: str) -> str:
+    return config.split('/')[0]
+
+
+def test_the_zoo_is_complete():
+    expected = []
+    for arch in ARCHS:
+        family = 'eformer' if arch in ('l1', 'l3', 'l7') else 'eformerv2'
+        expected += [
+            f'classification/{family}_{arch}_in1k.py',
+            f'detection/maskrcnn_{family}_{arch}_coco.py',
+            f'segmentation/fpn_{family}_{arch}_ade20k_40k.py',
+        ]
+    assert CONFIGS == sorted(expected)
+
+
+def _strings(node, where='cfg'):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, f'{where}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _strings(value, f'{where}[{i}]')
+    elif isinstance(node, str):
+        yield where, node
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_official_settings(config):
+    cfg = parse(config)
+    task, arch = task_of(config), arch_of(config)
+    assert get_host(cfg).scope == HOST_OF_TASK[task]
+    assert cfg.custom_imports == dict(
+        imports=['mmeformer'], allow_failed_imports=False)
+    with open(osp.join(REPO, 'configs', config)) as f:
+        assert f.readline().startswith('# '), 'first lines: its origin'
+
+    # Nothing may be downloaded at run time (the hosts' bases would).
+    remote = [(k, v) for k, v in _strings(cfg.model) if '://' in v]
+    assert not remote
+    assert cfg.model.get('pretrained') is None
+
+    backbone = cfg.model.backbone
+    family = 'EfficientFormerV2' if is_v2(config) else 'EfficientFormer'
+    assert backbone.type == f'mmeformer.{family}'
+    assert backbone.arch == arch
+    assert backbone.drop_path_rate == DROP_PATH[arch]
+    assert cfg.train_dataloader.batch_size == BATCH_PER_GPU[task]
+    optimizer = cfg.optim_wrapper.optimizer
+    assert optimizer.type == 'AdamW'
+    assert cfg.optim_wrapper.get('clip_grad') is None
+
+    if task == 'classification':
+        assert backbone.final_norm
+        assert cfg.model.head.in_channels == CHANNELS[arch][-1]
+        assert (optimizer.lr, optimizer.weight_decay) == (1e-3, 0.025)
+        assert cfg.auto_scale_lr.base_batch_size == 1024
+        assert cfg.train_cfg.max_epochs == (450 if is_v2(config) else 300)
+        assert cfg.param_scheduler[0].end == 5
+        assert cfg.model.head.loss.label_smooth_val == 0.1
+        return
+
+    ckpt_name = ('efficientformerv2' if is_v2(config) else
+                 'efficientformer') + f'_{arch}_in1k.pth'
+    assert backbone.init_cfg == dict(
+        type='Pretrained',
+        checkpoint=f'checkpoints/{ckpt_name}',
+        prefix='backbone.')
+    assert tuple(backbone.out_indices) == (0, 1, 2, 3)
+    assert cfg.model.neck.in_channels == CHANNELS[arch]
+    if is_v2(config):
+        assert backbone.out_norm_cfg is None
+        assert cfg.sync_bn == 'torch'
+    else:
+        assert backbone.out_norm_cfg == dict(type='GN', num_groups=1)
+    # The official L7 dense backbone starts its layer scales at 1e-6.
+    assert backbone.get('layer_scale_init_value',
+                        1e-5) == (1e-6 if arch == 'l7' else 1e-5)
+    assert optimizer.lr == 2e-4
+    if task == 'detection':
+        assert backbone.attn_ref_size == 800
+        assert optimizer.weight_decay == (0.05 if is_v2(config) else 1e-4)
+        assert cfg.train_cfg.max_epochs == 12
+        assert cfg.param_scheduler[0].end == 500
+        assert cfg.param_scheduler[1].milestones == [8, 11]
+        assert cfg.auto_scale_lr.base_batch_size == 16
+        assert cfg.model.data_preprocessor.pad_size_divisor == 32
+    else:
+        assert backbone.attn_ref_size == 512
+        assert optimizer.weight_decay == 1e-4
+        assert cfg.param_scheduler[0].eta_min == (1e-6
+                                                  if is_v2(config) else 0.)
+        assert cfg.param_scheduler[0].power == 0.9
+        assert cfg.train_cfg.max_iters == 40000
+        assert cfg.train_cfg.val_interval == 4000
+        assert cfg.auto_scale_lr.base_batch_size == 32
+        assert cfg.model.neck.num_outs == 4
+        assert cfg.model.decode_head.channels == 128
+        assert cfg.model.decode_head.num_classes == 150
+        for loader in ('val_dataloader', 'test_dataloader'):
+            types = [t.type for t in cfg[loader].dataset.pipeline]
+            assert 'ResizeToMultiple' in types, loader
+
+
+def tiny_batch(task: str) -> dict:
+    """One small image with annotations in the host's format."""
+    torch.manual_seed(0)
+    if task == 'classification':
+        from mmpretrain.structures import DataSample
+        return dict(
+            inputs=[torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)],
+            data_samples=[DataSample().set_gt_label(3)])
+    if task == 'detection':
+        from mmdet.testing import demo_mm_inputs
+        return demo_mm_inputs(
+            batch_size=1,
+            image_shapes=(3, 128, 128),
+            num_items=[2],
+            num_classes=80,
+            with_mask=True)
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    sample = SegDataSample(
+        metainfo=dict(img_shape=(64, 96), ori_shape=(64, 96)))
+    sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, 64, 96)))
+    return dict(
+        inputs=[torch.randint(0, 256, (3, 64, 96), dtype=torch.uint8)],
+        data_samples=[sample])
+
+
+@pytest.fixture(scope='module', params=CONFIGS)
+def built(request):
+    """``(config, cfg, model)``, built once per config for the tests below.
+
+    Module scope with parameters makes pytest run all tests of one config
+    before building the next, so one model is alive at a time.
+    """
+    config = request.param
+    cfg = parse(config)
+    get_host(cfg).register_modules()
+    if task_of(config) == 'detection':
+        # An untrained detector keeps up to 1000 proposals and 100 masks.
+        cfg.model.test_cfg.rpn.max_per_img = 50
+        cfg.model.test_cfg.rcnn.max_per_img = 5
+    if task_of(config) == 'segmentation':
+        # Training batches are padded to this size: 512x512 crops.
+        cfg.model.data_preprocessor.size = (64, 96)
+    # As the Runner does: a top-level data_preprocessor joins the model,
+    # and SyncBatchNorm runs as BatchNorm when not distributed.
+    if cfg.get('data_preprocessor') is not None:
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    yield config, cfg, model
+
+
+def test_loss_step(built):
+    """The training forward: losses from the model in train mode.
+
+    A complete optimizer step (backward, then AdamW with the config's
+    parameter-wise settings) runs for the smallest variant of each family;
+    the larger ones share its code and would only add minutes.
+    """
+    config, cfg, model = built
+    model.train()
+    batch = tiny_batch(task_of(config))
+    optim_wrapper = build_optim_wrapper(model,
+                                        copy.deepcopy(cfg.optim_wrapper))
+    if arch_of(config) not in ('l1', 's0'):
+        with torch.no_grad():
+            losses = model(**model.data_preprocessor(batch, True),
+                           mode='loss')
+        loss, _ = model.parse_losses(losses)
+        assert torch.isfinite(loss)
+        return
+    before = [p.detach().clone() for p in model.backbone.parameters()]
+    log_vars = model.train_step(batch, optim_wrapper)
+    assert torch.isfinite(log_vars['loss'])
+    changed = sum(not torch.equal(b, p.detach())
+                  for b, p in zip(before, model.backbone.parameters()))
+    assert changed > 0, 'the backbone received no update'
+
+
+def test_predict_step(built):
+    config, _, model = built
+    task = task_of(config)
+    model.eval()
+    with torch.no_grad():
+        sample, = model.test_step(tiny_batch(task))
+    if task == 'classification':
+        assert sample.pred_score.shape == (1000, )
+        assert torch.allclose(sample.pred_score.sum(), torch.tensor(1.))
+    elif task == 'detection':
+        pred = sample.pred_instances
+        assert pred.bboxes.shape[1] == 4
+        assert len(pred.masks) == len(pred.bboxes) <= 5
+        if len(pred.masks):
+            assert tuple(pred.masks.shape[1:]) == sample.ori_shape
+    else:
+        assert tuple(sample.pred_sem_seg.data.shape) == (1, 64, 96)
+        assert int(sample.pred_sem_seg.data.max()) < 150
