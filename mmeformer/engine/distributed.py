@@ -10,6 +10,7 @@ runs two processes with gloo on a CPU machine and with nccl on a GPU one.
 """
 import contextlib
 import copy
+import os
 from typing import Any, Iterator
 
 import torch
@@ -58,15 +59,25 @@ def _sync_bn_to_bn(node: Any) -> int:
     return count
 
 
+def _log_once(message: str) -> None:
+    """Log from the first process only.
+
+    The process group does not exist yet, so the rank comes from the
+    launcher's environment (torchrun's RANK, srun's SLURM_PROCID).
+    """
+    rank = os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0'))
+    if rank == '0':
+        print_log(message, logger='current')
+
+
 def _prepare_cpu(cfg: Config) -> None:
     """Adapt ``cfg`` to gloo processes without GPUs."""
     env_cfg = cfg.setdefault('env_cfg', {})
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
-    if dist_cfg.get('backend', 'nccl') != 'gloo':
-        print_log(
-            f"No CUDA device: using the gloo backend instead of "
-            f"{dist_cfg.get('backend', 'nccl')!r}.",
-            logger='current')
+    backend = dist_cfg.get('backend', 'nccl')
+    if backend != 'gloo':
+        _log_once(f'No CUDA device: using the gloo backend instead of '
+                  f'{backend!r}.')
         dist_cfg['backend'] = 'gloo'
 
     wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(
@@ -87,10 +98,8 @@ def _prepare_cpu(cfg: Config) -> None:
         cfg.sync_bn = None
         converted += 1
     if converted:
-        print_log(
-            'No CUDA device: SyncBatchNorm needs one, so BatchNorm layers '
-            'normalise over each process\'s own batch.',
-            logger='current')
+        _log_once('No CUDA device: SyncBatchNorm needs one, so BatchNorm '
+                  'layers normalise over each process\'s own batch.')
 
 
 def setup_distributed(cfg: Config) -> Config:
