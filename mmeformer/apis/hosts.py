@@ -96,9 +96,10 @@ def get_host(cfg: Config) -> Host:
     """
     scope = cfg.get('default_scope')
     if scope not in HOSTS:
+        known = ', '.join(f'{host.scope} ({host.task})'
+                          for host in HOSTS.values())
         raise UnknownHostError(
-            f'default_scope is {scope!r}; mmeformer configs run in '
-            f"{', '.join(sorted(HOSTS))}. Inherit a base config of one of "
-            "them (e.g. _base_ = 'mmdet::_base_/default_runtime.py') or set "
-            'default_scope.')
+            f'default_scope is {scope!r}; mmeformer configs run in {known}. '
+            'Inherit a base config of one of them (e.g. _base_ = '
+            "'mmdet::_base_/default_runtime.py') or set default_scope.")
     return HOSTS[scope]

@@ -23,7 +23,8 @@ from mmdet.datasets import CocoDataset
 from tiny_datasets import make_ade20k, make_coco, make_imagenet
 
 import mmeformer  # noqa: F401
-from mmeformer.apis import MissingResourceError, UnsupportedOptionError, train
+from mmeformer.apis import (MissingResourceError, UnknownHostError,
+                            UnsupportedOptionError, evaluate, train)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO, 'tools')
@@ -335,6 +336,20 @@ def test_amp_on_cpu_is_refused(tmp_path):
                           make_ade20k(str(tmp_path / 'ade')))
     with pytest.raises(UnsupportedOptionError, match='--amp needs a CUDA'):
         train(config, amp=True)
+
+
+def test_a_config_outside_the_hosts_is_refused(tmp_path):
+    path = tmp_path / 'other.py'
+    path.write_text("default_scope = 'mmyolo'\n")
+    with pytest.raises(UnknownHostError, match='mmdet'):
+        train(str(path))
+
+
+def test_predictions_are_dumped_to_pickle_files_only(tmp_path):
+    config = write_config(tmp_path / 'seg.py', SEGMENTATION,
+                          make_ade20k(str(tmp_path / 'ade')))
+    with pytest.raises(UnsupportedOptionError, match='.pkl'):
+        evaluate(config, 'any.pth', out=str(tmp_path / 'preds.json'))
 
 
 @pytest.mark.parametrize('tool', [
