@@ -1,10 +1,11 @@
 """Every model-zoo config parses, builds in its host and trains / predicts.
 
 The models are the configured ones, at full size; only the inputs are tiny
-(one small image), so each config costs one build, one optimizer step and
-one inference. The settings that make a config "official" (drop path,
-weight decay, schedule, batch size, attention reference size) are checked
-against the published recipes in efficientformer.md section 1 and 3.
+(one small image), so each config costs one build, one training forward
+(a full optimizer step for the smallest variants) and one inference. The
+settings that make a config "official" (drop path, weight decay, schedule,
+batch size, attention reference size) are checked against the published
+recipes (efficientformer.md, sections 1 and 3).
 """
 import copy
 import functools
