@@ -25,6 +25,7 @@ from tiny_datasets import make_ade20k, make_coco, make_imagenet
 import mmeformer  # noqa: F401
 from mmeformer.apis import (MissingResourceError, UnknownHostError,
                             UnsupportedOptionError, evaluate, train)
+from mmeformer.utils import load_from_local
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO, 'tools')
@@ -217,23 +218,20 @@ def trained(request, tmp_path_factory):
 
 
 def test_train_writes_a_checkpoint(trained):
-    ckpt = torch.load(trained.checkpoint(trained.lengths[0]),
-                      map_location='cpu', weights_only=False)
+    ckpt = load_from_local(trained.checkpoint(trained.lengths[0]))
     assert any(k.startswith('backbone.') for k in ckpt['state_dict'])
     assert 'optimizer' in ckpt and 'message_hub' in ckpt
 
 
 def test_resume_continues_from_the_saved_iteration(trained):
     first, longer = trained.lengths
-    saved = torch.load(trained.checkpoint(first), map_location='cpu',
-                       weights_only=False)['meta']
+    saved = load_from_local(trained.checkpoint(first))['meta']
     proc = trained.train('--resume', '--cfg-options',
                          f'{trained.length_key}={longer}')
     assert_ok(proc)
     log = proc.stdout + proc.stderr
     assert f"resumed epoch: {saved['epoch']}, iter: {saved['iter']}" in log
-    meta = torch.load(trained.checkpoint(longer), map_location='cpu',
-                      weights_only=False)['meta']
+    meta = load_from_local(trained.checkpoint(longer))['meta']
     # Continued, not restarted: twice the schedule, twice the iterations.
     assert meta['iter'] == 2 * saved['iter']
     if trained.length_key.endswith('max_epochs'):
