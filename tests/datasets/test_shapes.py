@@ -165,7 +165,7 @@ def test_label_maps_in_mmseg(shapes_root, reduce_zero_label):
         reduce_zero_label=reduce_zero_label,
         pipeline=[
             LoadImageFromFile(),
-            LoadAnnotations(reduce_zero_label=reduce_zero_label),
+            LoadAnnotations(),
             PackSegInputs()
         ])
     assert len(dataset) == 3
