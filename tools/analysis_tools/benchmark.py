@@ -1,11 +1,12 @@
 """Benchmark the EfficientFormer variants: parameters, MACs, CPU latency."""
 import argparse
 import copy
+import gc
 import logging
 import platform
 import statistics
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, TextIO
 
 import torch
 import torch.nn as nn
@@ -38,7 +39,8 @@ formula for (normalisations, the bicubic resize of attention biases at
 non-reference sizes). Latency is the median
 wall time of --repeats forward passes of one image under torch.inference_mode
 after --warmup untimed passes (eval mode, so the resized attention biases
-are cached after the first pass).
+are cached after the first pass); eager and fused runs alternate, so that a
+changing machine load affects both alike. Rows are printed as they finish.
 
 example:
   python tools/analysis_tools/benchmark.py --variants l1 s0 --threads 2
@@ -144,18 +146,22 @@ def count_macs(model: nn.Module, size: Sequence[int]) -> float:
     return info['flops']
 
 
-def latency_ms(model: nn.Module, size: Sequence[int], repeats: int,
-               warmup: int) -> float:
+def latencies_ms(models: Sequence[nn.Module], size: Sequence[int],
+                 repeats: int, warmup: int) -> List[float]:
+    """Median forward time of each model, runs interleaved across models so
+    that a changing machine load affects them alike."""
     x = torch.randn(1, 3, *size)
-    times: List[float] = []
+    times: List[List[float]] = [[] for _ in models]
     with torch.inference_mode():
         for _ in range(warmup):
-            model(x)
+            for model in models:
+                model(x)
         for _ in range(repeats):
-            start = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+            for model, model_times in zip(models, times):
+                start = time.perf_counter()
+                model(x)
+                model_times.append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(t) for t in times]
 
 
 def fused_copy(model: nn.Module, size: Sequence[int]) -> nn.Module:
@@ -187,7 +193,17 @@ def main(argv=None) -> None:
         f'{cls_tag} fused (ms)', f'{dense_tag} eager (ms)',
         f'{dense_tag} fused (ms)'
     ]
-    rows = []
+    machine = (f'{platform.processor() or platform.machine()}, '
+               f'{torch.get_num_threads()} torch threads, torch '
+               f'{torch.__version__}, median of {args.repeats} timed runs '
+               f'after {args.warmup} warm-up runs, batch 1')
+    lines = [
+        '| ' + ' | '.join(header) + ' |',
+        '|' + '|'.join('---' for _ in header) + '|',
+    ]
+    out = open(args.out, 'w') if args.out else None
+    for line in lines:
+        emit(line, out)
     for name in args.variants:
         backbone_type, arch, published = VARIANTS[name]
         classifier = build_classifier(backbone_type, arch)
@@ -197,36 +213,30 @@ def main(argv=None) -> None:
         dense_macs = count_macs(dense, dense_size) / 1e9
         timings = []
         for model, size in ((classifier, cls_size), (dense, dense_size)):
-            timings.append(
-                latency_ms(model, size, args.repeats, args.warmup))
-            timings.append(
-                latency_ms(
-                    fused_copy(model, size), size, args.repeats,
-                    args.warmup))
+            timings += latencies_ms([model, fused_copy(model, size)], size,
+                                    args.repeats, args.warmup)
+        del classifier, dense
+        gc.collect()
         label = f"{'V1' if backbone_type == 'EfficientFormer' else 'V2'}-" \
                 f'{arch.upper()}'
-        rows.append([
+        row = [
             label, f'{params / 1e6:.2f}', f'{cls_macs:.2f}', f'{published}',
             f'{100 * (cls_macs / published - 1):+.1f}%', f'{dense_macs:.1f}',
             f'{timings[0]:.1f}', f'{timings[1]:.1f}', f'{timings[2]:.0f}',
             f'{timings[3]:.0f}'
-        ])
-        print(f'done {label}', flush=True)
+        ]
+        emit('| ' + ' | '.join(row) + ' |', out)
+    emit(f'\n{machine}', out)
+    if out is not None:
+        out.close()
 
-    lines = [
-        '| ' + ' | '.join(header) + ' |',
-        '|' + '|'.join('---' for _ in header) + '|',
-    ] + ['| ' + ' | '.join(row) + ' |' for row in rows]
-    table = '\n'.join(lines)
-    machine = (f'{platform.processor() or platform.machine()}, '
-               f'{torch.get_num_threads()} torch threads, torch '
-               f'{torch.__version__}, {args.repeats} timed runs after '
-               f'{args.warmup} warm-up runs, batch 1')
-    print(table)
-    print(f'\n{machine}')
-    if args.out:
-        with open(args.out, 'w') as f:
-            f.write(table + f'\n\n{machine}\n')
+
+def emit(line: str, out: Optional[TextIO]) -> None:
+    """Print a line and, when writing to a file, append it there too."""
+    print(line, flush=True)
+    if out is not None:
+        out.write(line + '\n')
+        out.flush()
 
 
 if __name__ == '__main__':
