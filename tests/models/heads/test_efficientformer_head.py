@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.optim import OptimWrapper
+from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 
 from mmeformer.models import EfficientFormerClsHead
@@ -88,14 +89,15 @@ def test_classifier_trains_with_mixup_and_cutmix(build_classifier,
     from mmpretrain.registry import MODELS
     model = build_classifier(
         'EfficientFormer', tiny_archs['EfficientFormer'], num_classes=4)
-    model.data_preprocessor = MODELS.build(
-        dict(
-            type='ClsDataPreprocessor',
-            num_classes=4,
-            batch_augments=dict(augments=[
-                dict(type='Mixup', alpha=0.8),
-                dict(type='CutMix', alpha=1.0)
-            ])))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model.data_preprocessor = MODELS.build(
+            dict(
+                type='ClsDataPreprocessor',
+                num_classes=4,
+                batch_augments=dict(augments=[
+                    dict(type='Mixup', alpha=0.8),
+                    dict(type='CutMix', alpha=1.0)
+                ])))
     data = dict(
         inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)] * 4,
         data_samples=[DataSample().set_gt_label(i) for i in range(4)])
