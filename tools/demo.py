@@ -42,7 +42,8 @@ DATA_SETTINGS = dict(
     seed=0,
     min_size=24,
     max_size=80,
-    max_shapes=4)
+    max_shapes=4,
+    max_rotation=15.)
 
 
 def parse_args() -> argparse.Namespace:

@@ -1,8 +1,8 @@
 """A synthetic "shapes" data set for demos and tests, in real formats.
 
-Squares, circles and triangles of random size, rotation and colour on a
-noisy background, written once in two standard layouts that share the
-images::
+Squares, circles and triangles of random size, near upright (rotated by up
+to ``max_rotation`` degrees), on a noisy grey background, written once in
+two standard layouts that share the images::
 
     <out_dir>/
         images/training/shapes_train_000000.jpg ...
@@ -35,6 +35,11 @@ images::
   Load it with MMSegmentation's ``BaseSegDataset`` (``ADE20KDataset``
   only accepts subsets of its own 150 classes).
 
+Each class is drawn in its own colour family (:data:`SHAPES_PALETTE`, every
+channel shifted at random by up to 40), so that a detector trained from
+scratch for a few minutes on a CPU can tell the classes apart; boxes and
+masks still have to be found from the outlines.
+
 Shapes never overlap, so every instance mask is the complete shape and the
 label maps agree with the COCO masks pixel for pixel. Each image is drawn
 from its own random stream, seeded by ``(seed, split, index)``: the same
@@ -62,12 +67,12 @@ __all__ = [
 SHAPES_CLASSES = ('square', 'circle', 'triangle')
 #: Semantic classes when background is kept as class 0.
 SHAPES_SEG_CLASSES = ('background', ) + SHAPES_CLASSES
-#: Drawing colours (RGB) of :data:`SHAPES_CLASSES`.
+#: Colours (RGB) of :data:`SHAPES_CLASSES`: drawn (with jitter) and shown.
 SHAPES_PALETTE = [(220, 20, 60), (0, 170, 0), (30, 110, 240)]
 #: Drawing colours (RGB) of :data:`SHAPES_SEG_CLASSES`.
 SHAPES_SEG_PALETTE = [(0, 0, 0)] + SHAPES_PALETTE
 #: Bumped whenever the drawing changes, so that stale copies are redrawn.
-SHAPES_FORMAT_VERSION = 1
+SHAPES_FORMAT_VERSION = 3
 
 # Sub-folder and file-name stem of each split: ADE20K names the folders,
 # COCO names the json files.
@@ -76,10 +81,14 @@ _SPLIT_CODES = {'train': 0, 'val': 1}
 # Circles are stored as polygons, like COCO stores every non-crowd object.
 _CIRCLE_VERTICES = 48
 _JPEG_QUALITY = 90
+# Largest shift of a shape's colour channels away from its class colour
+# (the module docstring quotes it).
+_COLOUR_JITTER = 40
 
 
 def shapes_meta(num_train: int, num_val: int, img_size: int, seed: int,
-                min_size: int, max_size: int, max_shapes: int) -> dict:
+                min_size: int, max_size: int, max_shapes: int,
+                max_rotation: float) -> dict:
     """The description written to ``meta.json``.
 
     Args:
@@ -90,6 +99,8 @@ def shapes_meta(num_train: int, num_val: int, img_size: int, seed: int,
         min_size (int): Smallest shape extent in pixels.
         max_size (int): Largest shape extent in pixels.
         max_shapes (int): Most shapes in one image.
+        max_rotation (float): Largest rotation, in degrees, away from
+            upright.
 
     Returns:
         dict: Everything that determines the files, comparable with ``==``.
@@ -103,7 +114,8 @@ def shapes_meta(num_train: int, num_val: int, img_size: int, seed: int,
         seed=seed,
         min_size=min_size,
         max_size=max_size,
-        max_shapes=max_shapes)
+        max_shapes=max_shapes,
+        max_rotation=max_rotation)
 
 
 def is_shapes_dataset(out_dir: str, meta: dict = None) -> bool:
@@ -139,9 +151,10 @@ def _shape_polygon(cls_name: str, center: Tuple[float, float], extent: float,
         radius = extent / np.sqrt(2)
         angles = angle + np.pi / 4 + np.arange(4) * np.pi / 2
     elif cls_name == 'triangle':
-        # Equilateral, ``extent`` is the side length.
+        # Equilateral, ``extent`` is the side length; at angle 0 it stands
+        # on its base (image y points down).
         radius = extent / np.sqrt(3)
-        angles = angle + np.arange(3) * 2 * np.pi / 3
+        angles = angle - np.pi / 2 + np.arange(3) * 2 * np.pi / 3
     else:
         radius = extent / 2
         angles = np.arange(_CIRCLE_VERTICES) * 2 * np.pi / _CIRCLE_VERTICES
@@ -155,29 +168,25 @@ def _shape_polygon(cls_name: str, center: Tuple[float, float], extent: float,
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A smooth random colour field (float32, HxWx3)."""
-    base = rng.uniform(40, 215, size=3)
-    # Low-frequency blotches, so that no single colour is "background".
-    coarse = rng.normal(0, 30, size=(6, 6, 3)).astype(np.float32)
+    """A smooth random grey field (float32, HxWx3)."""
+    base = rng.uniform(70, 185)
+    # Low-frequency blotches, so that no single grey is "background".
+    coarse = rng.normal(0, 25, size=(6, 6, 1)).astype(np.float32)
     blotches = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
-    return base.astype(np.float32) + blotches
+    return np.repeat(base + blotches[..., None], 3, axis=2).astype(np.float32)
 
 
-def _shape_colour(rng: np.random.Generator,
-                  background: np.ndarray) -> np.ndarray:
-    """A colour that stands out from the background's mean colour."""
-    mean = background.reshape(-1, 3).mean(0)
-    for _ in range(100):
-        colour = rng.uniform(0, 255, size=3)
-        if np.abs(colour - mean).sum() >= 150:
-            return colour
-    # Rare (a mid-grey background); the opposite extreme always contrasts.
-    return np.where(mean < 128, 255., 0.)
+def _shape_colour(rng: np.random.Generator, label: int) -> np.ndarray:
+    """A colour of the class's family: its palette colour, each channel
+    shifted by up to ``_COLOUR_JITTER``."""
+    colour = np.asarray(SHAPES_PALETTE[label], dtype=np.float32)
+    return np.clip(colour + rng.uniform(-_COLOUR_JITTER, _COLOUR_JITTER, 3),
+                   0, 255)
 
 
 def _draw_image(rng: np.random.Generator, size: int, min_size: int,
-                max_size: int,
-                max_shapes: int) -> Tuple[np.ndarray, List[dict]]:
+                max_size: int, max_shapes: int,
+                max_rotation: float) -> Tuple[np.ndarray, List[dict]]:
     """Draw one image and its instances.
 
     Returns:
@@ -192,7 +201,7 @@ def _draw_image(rng: np.random.Generator, size: int, min_size: int,
     for _ in range(num_shapes):
         label = int(rng.integers(len(SHAPES_CLASSES)))
         extent = float(rng.uniform(min_size, max_size))
-        angle = float(rng.uniform(0, 2 * np.pi))
+        angle = float(np.deg2rad(rng.uniform(-max_rotation, max_rotation)))
         # Circumradius bound for every class (the square's is the largest).
         radius = extent / np.sqrt(2)
         for _ in range(50):
@@ -208,7 +217,7 @@ def _draw_image(rng: np.random.Generator, size: int, min_size: int,
                                  angle)
         rle = mask_utils.frPyObjects([polygon.ravel().tolist()], size, size)
         mask = mask_utils.decode(mask_utils.merge(rle))
-        canvas[mask.astype(bool)] = _shape_colour(rng, canvas)
+        canvas[mask.astype(bool)] = _shape_colour(rng, label)
         instances.append(dict(label=label, polygon=polygon, mask=mask))
     # Pixel noise over everything, shapes included.
     canvas += rng.normal(0, 18, size=canvas.shape).astype(np.float32)
@@ -223,7 +232,7 @@ def _write_bytes(path: str, data: bytes) -> None:
 
 def _generate_split(root: str, split: str, num_images: int, img_size: int,
                     seed: int, min_size: int, max_size: int,
-                    max_shapes: int) -> Dict:
+                    max_shapes: int, max_rotation: float) -> Dict:
     """Write one split's images and label maps; return its COCO dict."""
     folder = _SPLITS[split]
     img_dir = osp.join(root, 'images', folder)
@@ -235,7 +244,7 @@ def _generate_split(root: str, split: str, num_images: int, img_size: int,
         rng = np.random.default_rng(
             np.random.SeedSequence([seed, _SPLIT_CODES[split], index]))
         image, instances = _draw_image(rng, img_size, min_size, max_size,
-                                       max_shapes)
+                                       max_shapes, max_rotation)
         stem = f'shapes_{split}_{index:06d}'
         ok, jpg = cv2.imencode('.jpg', image,
                                [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
@@ -287,6 +296,7 @@ def generate_shapes(out_dir: str,
                     min_size: int = 24,
                     max_size: int = 80,
                     max_shapes: int = 4,
+                    max_rotation: float = 15.,
                     overwrite: bool = False) -> dict:
     """Draw the shapes set and write it under ``out_dir``.
 
@@ -306,6 +316,9 @@ def generate_shapes(out_dir: str,
         max_size (int): Largest shape extent in pixels. Defaults to 80.
         max_shapes (int): Most shapes in one image (at least one is drawn).
             Defaults to 4.
+        max_rotation (float): Largest rotation, in degrees, of a square or
+            triangle away from upright (axis-aligned, standing on its
+            base). Defaults to 15.
         overwrite (bool): Replace an existing shapes set at ``out_dir``.
             A folder that is not a shapes set is never replaced.
             Defaults to False.
@@ -332,14 +345,15 @@ def generate_shapes(out_dir: str,
                 '(--overwrite) to redraw it.')
 
     meta = shapes_meta(num_train, num_val, img_size, seed, min_size,
-                       max_size, max_shapes)
+                       max_size, max_shapes, max_rotation)
     tmp_dir = f'{out_dir}.tmp-{os.getpid()}'
     shutil.rmtree(tmp_dir, ignore_errors=True)
     os.makedirs(osp.join(tmp_dir, 'annotations'))
     counts = {}
     for split, num_images in (('train', num_train), ('val', num_val)):
         coco = _generate_split(tmp_dir, split, num_images, img_size, seed,
-                               min_size, max_size, max_shapes)
+                               min_size, max_size, max_shapes,
+                               max_rotation)
         counts[split] = len(coco['annotations'])
         with open(
                 osp.join(tmp_dir, 'annotations', f'instances_{split}.json'),

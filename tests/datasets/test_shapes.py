@@ -37,9 +37,9 @@ def shapes_root(tmp_path_factory):
 def test_layout(shapes_root):
     assert is_shapes_dataset(shapes_root)
     assert is_shapes_dataset(shapes_root, shapes_meta(
-        seed=3, max_shapes=4, **SMALL))
+        seed=3, max_shapes=4, max_rotation=15., **SMALL))
     assert not is_shapes_dataset(shapes_root, shapes_meta(
-        seed=4, max_shapes=4, **SMALL))
+        seed=4, max_shapes=4, max_rotation=15., **SMALL))
     for split, folder, num in (('train', 'training', 6),
                                ('val', 'validation', 3)):
         images = sorted(os.listdir(osp.join(shapes_root, 'images', folder)))
@@ -202,4 +202,5 @@ def test_make_shapes_tool(tmp_path):
             seed=0,
             min_size=24,
             max_size=32,
-            max_shapes=4))
+            max_shapes=4,
+            max_rotation=15.))

@@ -35,6 +35,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--max-shapes', type=int, default=4, help='most shapes per image')
     parser.add_argument(
+        '--max-rotation',
+        type=float,
+        default=15.,
+        help='largest rotation of squares and triangles away from upright, '
+        'in degrees (180 for any orientation)')
+    parser.add_argument(
         '--overwrite',
         action='store_true',
         help='redraw an existing shapes set at --out-dir')
@@ -53,6 +59,7 @@ def main() -> None:
         min_size=args.min_size,
         max_size=args.max_size,
         max_shapes=args.max_shapes,
+        max_rotation=args.max_rotation,
         overwrite=args.overwrite)
     print(f'Wrote {args.num_train} training and {args.num_val} validation '
           f'images ({info["num_instances"]["train"]} and '
