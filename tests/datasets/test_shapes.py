@@ -9,9 +9,9 @@ import pytest
 from mmcv.transforms import LoadImageFromFile
 from pycocotools import mask as mask_utils
 
-from mmeformer.datasets import (SHAPES_CLASSES, SHAPES_SEG_CLASSES,
-                                generate_shapes, is_shapes_dataset,
-                                shapes_meta)
+from mmeformer.datasets import (SHAPES_CLASSES, SHAPES_PALETTE,
+                                SHAPES_SEG_CLASSES, generate_shapes,
+                                is_shapes_dataset, shapes_meta)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(num_train=6, num_val=3, img_size=128, min_size=16, max_size=40)
@@ -204,3 +204,31 @@ def test_make_shapes_tool(tmp_path):
             max_size=32,
             max_shapes=4,
             max_rotation=15.))
+
+
+def test_each_class_has_its_colour_family(shapes_root):
+    import cv2
+    with open(osp.join(shapes_root, 'annotations',
+                       'instances_train.json')) as f:
+        coco = json.load(f)
+    files = {image['id']: image['file_name'] for image in coco['images']}
+    palette = np.array(SHAPES_PALETTE, dtype=np.float32)
+    for ann in coco['annotations']:
+        bgr = cv2.imread(
+            osp.join(shapes_root, 'images', 'training',
+                     files[ann['image_id']]))
+        rle = mask_utils.frPyObjects(ann['segmentation'], 128, 128)
+        inside = mask_utils.decode(mask_utils.merge(rle)).astype(bool)
+        mean_rgb = bgr[..., ::-1][inside].mean(0)
+        # Jittered by up to 40 per channel (plus pixel noise and JPEG), a
+        # shape stays nearest to its own class colour.
+        distances = np.abs(palette - mean_rgb).max(1)
+        assert distances.argmin() == ann['category_id'] - 1
+        assert distances.min() < 50
+        # The background is grey: its channels agree on average.
+        stem = osp.splitext(files[ann['image_id']])[0]
+        label_map = cv2.imread(
+            osp.join(shapes_root, 'annotations', 'training', stem + '.png'),
+            cv2.IMREAD_UNCHANGED)
+        background = bgr[label_map == 0].astype(np.float32).mean(0)
+        assert np.ptp(background) < 5
