@@ -12,7 +12,7 @@ classes = ('square', 'circle', 'triangle')
 palette = [(220, 20, 60), (0, 170, 0), (30, 110, 240)]
 metainfo = dict(classes=classes, palette=palette)
 img_scale = (256, 256)
-max_iters = 300
+max_iters = 200
 
 model = dict(
     backbone=dict(attn_ref_size=256, init_cfg=None),
