@@ -1,8 +1,8 @@
 """Source checkpoints built from the reference key manifests, and models.
 
-The manifests in ``../shared/reference/checkpoint-keys`` (relative to the
-repository root) list every key and shape of the official, timm and
-mmpretrain checkpoints of every variant. Source files are made of random
+The manifests in ``tests/data/checkpoint_keys`` (gzipped json, one entry
+per variant) list every key and shape of the official, timm and mmpretrain
+checkpoints of every variant. Source files are made of random
 tensors with those names and shapes, so no downloaded weight is needed.
 """
 import os.path as osp
@@ -13,8 +13,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MANIFESTS = osp.join(
-    osp.dirname(REPO), 'shared', 'reference', 'checkpoint-keys')
+MANIFESTS = osp.join(REPO, 'tests', 'data', 'checkpoint_keys')
 
 #: Variant arch names, and their suffix in the manifest entry names.
 V1_ARCHS = ('l1', 'l3', 'l7')

@@ -1,4 +1,5 @@
 """Fixtures of the converter tests: the reference key manifests."""
+import gzip
 import json
 import os.path as osp
 from collections import OrderedDict
@@ -9,12 +10,10 @@ from checkpoint_sources import MANIFEST_NAMES, MANIFESTS, SOURCE_MANIFESTS
 
 @pytest.fixture(scope='session')
 def manifests():
-    """Every manifest entry by name; skips when the folder is absent."""
-    if not osp.isdir(MANIFESTS):
-        pytest.skip(f'reference key manifests not found at {MANIFESTS}')
+    """Every manifest entry by name (``<source>_<variant>``)."""
     entries = {}
     for filename, _ in SOURCE_MANIFESTS.values():
-        with open(osp.join(MANIFESTS, f'{filename}.json')) as f:
+        with gzip.open(osp.join(MANIFESTS, f'{filename}.json.gz'), 'rt') as f:
             entries.update(json.load(f))
     return entries
 
