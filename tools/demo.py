@@ -34,16 +34,6 @@ TASKS = {
             'aAcc': 'pixel accuracy (%)'
         }),
 }
-# The shapes set drawn when none is there (make_shapes.py's defaults).
-DATA_SETTINGS = dict(
-    num_train=300,
-    num_val=60,
-    img_size=256,
-    seed=0,
-    min_size=24,
-    max_size=80,
-    max_shapes=4,
-    max_rotation=15.)
 
 
 def parse_args() -> argparse.Namespace:
@@ -99,8 +89,8 @@ def ensure_dataset(data_root: str) -> None:
             return
     start = time.time()
     print(f'Drawing the shapes set into {data_root} ...', flush=True)
-    generate_shapes(
-        data_root, overwrite=is_shapes_dataset(data_root), **DATA_SETTINGS)
+    # generate_shapes' defaults are the demo's set (and make_shapes.py's).
+    generate_shapes(data_root, overwrite=is_shapes_dataset(data_root))
     print(f'... done in {time.time() - start:.1f} s.', flush=True)
 
 
