@@ -1,7 +1,10 @@
 """Learned relative-position attention bias usable at any token grid."""
 import math
+import warnings
 from collections import OrderedDict
-from typing import Sequence, Tuple, Union
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -32,6 +35,104 @@ def is_exporting() -> bool:
             or is_compiling())
 
 
+_constant_in_traces: ContextVar[bool] = ContextVar(
+    'attention_bias_constant_in_traces', default=False)
+
+
+@contextmanager
+def constant_attention_bias() -> Iterator[None]:
+    """Trace attention biases as constants, for fixed-shape exports.
+
+    Inside this context a traced :class:`AttentionBias` computes its bias
+    eagerly, exactly as PyTorch does at the traced grids, and the graph
+    holds the result as a constant: nothing is resized at run time, but the
+    graph is valid for the traced input size only. Outside it a trace
+    resizes the bias inside the graph for whatever grid the input has
+    (see :func:`resize_bicubic_traced`).
+
+    Example:
+        >>> with constant_attention_bias():
+        ...     torch.onnx.export(model, x, 'static.onnx', dynamo=False)
+    """
+    token = _constant_in_traces.set(True)
+    try:
+        yield
+    finally:
+        _constant_in_traces.reset(token)
+
+
+# Coefficient of torch's bicubic convolution kernel (Keys' ``a``).
+_CUBIC_A = -0.75
+
+
+def _cubic_tap_weights(t: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    """Weights of the four taps at ``floor(x) - 1 .. floor(x) + 2`` for the
+    fractional parts ``t``, written as torch's bicubic kernel writes them."""
+    a = _CUBIC_A
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return far(t + 1), near(t), near(1 - t), far(2 - t)
+
+
+def _resize_axis_traced(matrix: torch.Tensor, dim: int,
+                        size: Union[int, torch.Tensor]) -> torch.Tensor:
+    """Bicubic resize of one axis with four gathers.
+
+    Source positions, tap indices and weights are computed from ``size``
+    with tensor ops, so a traced graph recomputes them for every input.
+    """
+    in_size = matrix.shape[dim]
+    # torch: scale = in / out and src = scale * (dst + 0.5) - 0.5, in the
+    # input's precision, unclamped for cubic; taps are clamped to the edge.
+    # (``int / tensor`` would multiply by the reciprocal and round apart.)
+    out_size = size.to(matrix.dtype) if isinstance(
+        size, torch.Tensor) else torch.full((), size, dtype=matrix.dtype)
+    scale = torch.full((), in_size, dtype=matrix.dtype) / out_size
+    # torch's kernel rounds src once (a fused multiply-add); so does the
+    # float64 product rounded to the input's precision. Rounding twice
+    # would move float32 sources by up to 1e-4 pixel at dense sizes.
+    src = ((torch.arange(size, dtype=torch.float64) + 0.5) * scale.double()
+           - 0.5).to(matrix.dtype)
+    start = src.floor()
+    weights = _cubic_tap_weights(src - start)
+    start = start.long()
+    shape = [1] * matrix.dim()
+    shape[dim] = -1
+    out = None
+    for offset, weight in zip(range(-1, 3), weights):
+        index = (start + offset).clamp(0, in_size - 1)
+        tap = matrix.index_select(dim, index) * weight.reshape(shape)
+        out = tap if out is None else out + tap
+    return out
+
+
+def resize_bicubic_traced(matrix: torch.Tensor, size: Tuple) -> torch.Tensor:
+    """Bicubic resize of the last two axes, traceable at any size.
+
+    Equals ``F.interpolate(matrix[None], size, mode='bicubic',
+    align_corners=False)[0]`` up to float rounding, but a trace records the
+    computation for symbolic sizes instead of a fixed output size, and it
+    costs two four-tap gathers instead of ONNX Runtime's generic cubic
+    ``Resize``. At the input's own size the weights are exactly
+    ``(0, 1, 0, 0)``, so the result is the input.
+
+    Args:
+        matrix (Tensor): Input of shape ``(C, H, W)``.
+        size (tuple): Output ``(H, W)``; ints or 0-dim tensors.
+
+    Returns:
+        Tensor: The resized ``(C, H', W')`` matrix.
+    """
+    # Width first, then height: the order of torch's own kernel.
+    return _resize_axis_traced(
+        _resize_axis_traced(matrix, 2, size[1]), 1, size[0])
+
+
 class AttentionBias(nn.Module):
     """Relative-position attention bias of EfficientFormer V1 and V2.
 
@@ -54,12 +155,21 @@ class AttentionBias(nn.Module):
     rule would change the features of converted weights.
 
     The bias is cached in eval mode, keyed by the grids and the table's
-    device and dtype. The cache empties whenever the table's version counter
-    moves, so an in-place update of the table never serves a stale entry,
-    and is also cleared by :meth:`train`, by loading a state dict and by
-    device or dtype moves. It holds at most ``max_cached`` entries and is
-    bypassed when autograd needs the table or the module is traced,
-    scripted or compiled, so exported graphs contain the real computation.
+    device and dtype. The cache empties whenever the table's values differ
+    from those it was filled with, so no update of the table serves a stale
+    entry, not even writes through ``table.data`` that bypass autograd's
+    version counter, and it is also cleared by :meth:`train`, by loading a
+    state dict and by device or dtype moves. It holds at most ``max_cached``
+    entries and is bypassed when autograd needs the table or the module is
+    traced, scripted or compiled, so exported graphs contain the real
+    computation.
+
+    A trace (``torch.jit.trace``, ``torch.onnx.export`` with the TorchScript
+    exporter) never takes the "reference grid" shortcut: it resizes the
+    gathered matrix inside the graph with :func:`resize_bicubic_traced`,
+    which is the identity at the reference grid, so a graph traced at any
+    size is right at every size. Inside :func:`constant_attention_bias` a
+    trace holds the bias of the traced size as a constant instead.
 
     Modified from the ``Attention`` / ``Attention4D`` /
     ``Attention4DDownsample`` bias code of the `official repo
@@ -107,7 +217,8 @@ class AttentionBias(nn.Module):
         self.table = nn.Parameter(torch.zeros(num_heads, kh * kw))
         self.register_buffer('index', self._offset_index(), persistent=False)
         self._cache: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
-        self._cache_version = -1
+        # The table values the cached entries were computed from.
+        self._cached_table = None
 
     def _offset_index(self) -> torch.Tensor:
         """Table column of every (query, key) pair: ``|dy| * kw + |dx|``.
@@ -145,6 +256,39 @@ class AttentionBias(nn.Module):
             work.unsqueeze(0), size=size, mode='bicubic', align_corners=False)
         return resized.squeeze(0).to(bias.dtype)
 
+    def compute_traced(self, query_grid: Grid,
+                       key_grid: Grid) -> torch.Tensor:
+        """The bias for grids that may be traced 0-dim tensors.
+
+        Always resizes (exactly the identity at the reference grids), so
+        that no branch on the traced sizes is frozen into the graph.
+        """
+        bias = self.table[:, self.index]
+        size = (query_grid[0] * query_grid[1], key_grid[0] * key_grid[1])
+        work = bias
+        if bias.dtype not in (torch.float32, torch.float64):
+            work = bias.float()
+        return resize_bicubic_traced(work, size).to(bias.dtype)
+
+    def compute_constant(self, query_grid: Grid,
+                         key_grid: Grid) -> torch.Tensor:
+        """The bias for the traced grids, computed outside the trace.
+
+        The trace records the result as a constant tensor.
+        """
+        with warnings.catch_warnings():
+            # Freezing the traced sizes is the point of a constant bias.
+            warnings.simplefilter('ignore', torch.jit.TracerWarning)
+            grids = (tuple(int(g) for g in query_grid),
+                     tuple(int(g) for g in key_grid))
+        tracing_state = torch._C._get_tracing_state()
+        torch._C._set_tracing_state(None)
+        try:
+            with torch.no_grad():
+                return self.compute(*grids).detach()
+        finally:
+            torch._C._set_tracing_state(tracing_state)
+
     def forward(self, query_grid: Grid, key_grid: Grid) -> torch.Tensor:
         """Bias of shape ``(num_heads, Nq, Nk)`` for the grids seen.
 
@@ -155,12 +299,20 @@ class AttentionBias(nn.Module):
         Returns:
             Tensor: The bias to add to the attention logits.
         """
-        if (self.training or is_exporting()
+        if torch.jit.is_tracing():
+            if _constant_in_traces.get():
+                return self.compute_constant(query_grid, key_grid)
+            return self.compute_traced(query_grid, key_grid)
+        # Meta tensors (shape inference) have no values to cache or compare.
+        if (self.training or is_exporting() or self.table.is_meta
                 or (torch.is_grad_enabled() and self.table.requires_grad)):
             return self.compute(query_grid, key_grid)
-        if self._cache_version != self.table._version:
+        if (self._cached_table is None
+                or self._cached_table.dtype != self.table.dtype
+                or self._cached_table.device != self.table.device
+                or not torch.equal(self._cached_table, self.table)):
             self.clear_cache()
-            self._cache_version = self.table._version
+            self._cached_table = self.table.detach().clone()
         key = (tuple(query_grid), tuple(key_grid), self.table.device,
                self.table.dtype)
         bias = self._cache.get(key)
@@ -176,6 +328,7 @@ class AttentionBias(nn.Module):
     def clear_cache(self) -> None:
         """Drop every cached bias."""
         self._cache.clear()
+        self._cached_table = None
 
     def train(self, mode: bool = True) -> 'AttentionBias':
         self.clear_cache()

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from mmeformer.models.layers import AttentionBias
+from mmeformer.models.layers.attention_bias import (constant_attention_bias,
+                                                    resize_bicubic_traced)
 
 
 def first_appearance_index(key_res, query_stride):
@@ -174,3 +176,66 @@ def test_compiling_bypasses_the_cache():
         assert not holder.bias._cache
         holder.bias.table.add_(1.)
         torch.testing.assert_close(compiled(x), holder(x))
+
+
+@pytest.mark.parametrize('write', ['data_copy', 'data_assign'])
+def test_cache_sees_writes_that_bypass_the_version_counter(bias, write):
+    bias.eval()
+    with torch.no_grad():
+        stale = bias((10, 13), (20, 26)).clone()
+    new_table = torch.randn_like(bias.table)
+    if write == 'data_copy':
+        bias.table.data.copy_(new_table)
+    else:
+        bias.table.data = new_table
+    with torch.no_grad():
+        out = bias((10, 13), (20, 26))
+    assert not torch.equal(out, stale)
+    assert torch.equal(out, bias.compute((10, 13), (20, 26)))
+
+
+@pytest.mark.parametrize('src, dst', [((49, 196), (130, 520)),
+                                      ((49, 196), (20, 35)),
+                                      ((625, 2500), (950, 3800)),
+                                      ((6, 9), (6, 9)), ((5, 7), (1, 1))])
+def test_traced_resize_matches_torch_bicubic(src, dst):
+    torch.manual_seed(0)
+    matrix = torch.randn(2, *src, dtype=torch.float64)
+    for dtype, tolerance in ((torch.float64, 1e-12), (torch.float32, 2e-6)):
+        matrix = matrix.to(dtype)
+        out = resize_bicubic_traced(matrix, dst)
+        expected = F.interpolate(
+            matrix[None], size=dst, mode='bicubic', align_corners=False)[0]
+        if src == dst:
+            assert torch.equal(out, matrix)
+        # float32 differs by the rounding of the tap weights only.
+        scale = matrix.abs().max().item()
+        torch.testing.assert_close(out, expected, rtol=0,
+                                   atol=tolerance * scale)
+
+
+def test_trace_at_the_reference_grid_resizes_at_other_grids():
+    """No "reference grid, no resize" branch is frozen into a trace."""
+    holder = Holder().eval()
+    with torch.no_grad():
+        holder.bias.table.normal_()
+        traced = torch.jit.trace(
+            holder, torch.zeros(1, 7, 7), check_trace=False)
+        for size in [(7, 7), (9, 12), (5, 4)]:
+            x = torch.randn(1, *size)
+            torch.testing.assert_close(
+                traced(x), holder(x), rtol=0, atol=1e-5)
+
+
+def test_constant_bias_is_frozen_into_the_trace():
+    holder = Holder().eval()
+    x = torch.zeros(1, 9, 12)
+    with torch.no_grad():
+        holder.bias.table.normal_()
+        expected = holder(x)
+        with constant_attention_bias():
+            traced = torch.jit.trace(holder, x, check_trace=False)
+        holder.bias.table.add_(1.)
+        # The exact eager bias, independent of the table from now on.
+        assert torch.equal(traced(x), expected)
+    assert 'upsample' not in str(traced.graph)
