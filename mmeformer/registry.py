@@ -9,18 +9,29 @@ first time a name is looked up.
 """
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import \
+    OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import Registry
 
-#: Backbones, heads and other ``nn.Module`` building blocks.
+#: Backbones, heads, classifiers and other ``nn.Module`` building blocks.
+#: The classifiers are a location of their own: they name their errors
+#: through ``mmeformer.apis``, which imports ``mmeformer.models``.
 MODELS = Registry(
     'model',
     parent=MMENGINE_MODELS,
     scope='mmeformer',
-    locations=['mmeformer.models'])
+    locations=['mmeformer.models', 'mmeformer.models.classifiers'])
 
 #: Runner hooks.
 HOOKS = Registry(
     'hook',
     parent=MMENGINE_HOOKS,
+    scope='mmeformer',
+    locations=['mmeformer.engine'])
+
+#: Optimizer wrapper constructors.
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor',
+    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
     scope='mmeformer',
     locations=['mmeformer.engine'])

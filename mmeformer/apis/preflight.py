@@ -42,6 +42,14 @@ CHECKPOINT_HINTS = {
     'checkpoints/<model>_in1k.pth by default (the official files are '
     'linked from configs/classification/README.md). To start from random '
     'weights instead, add --cfg-options model.backbone.init_cfg=None',
+    'teacher':
+    "the ImageNet configs distil from DeiT's RegNetY-16GF teacher, "
+    'regnety_160-a5fe301d.pth (https://dl.fbaipublicfiles.com/deit/'
+    "regnety_160-a5fe301d.pth, also timm's regnety_160.deit_in1k); "
+    '`python tools/model_converters/timm_teacher_to_mmeformer.py '
+    'regnety_160-a5fe301d.pth` checks it and writes checkpoints/'
+    'regnety_160_deit_in1k.pth. To train without a teacher, use the '
+    '*_no-teacher_in1k.py configs or add --cfg-options model.teacher=None',
     'load_from':
     'load_from names a checkpoint to start from: a file written by '
     'tools/train.py (work_dirs/<config>/epoch_N.pth or iter_N.pth) or a '
@@ -191,7 +199,9 @@ def check_train(cfg: Config) -> None:
     problems += [
         problem
         for checkpoint, where in _iter_init_checkpoints(cfg.model, 'model')
-        for problem in _checkpoint_problem(checkpoint, where, 'init')
+        for problem in _checkpoint_problem(
+            checkpoint, where,
+            'teacher' if where.startswith('model.teacher.') else 'init')
     ]
     problems += _checkpoint_problem(
         cfg.get('load_from'), 'load_from',

@@ -76,10 +76,27 @@ def test_the_zoo_is_complete():
         family = 'eformer' if arch in ('l1', 'l3', 'l7') else 'eformerv2'
         expected += [
             f'classification/{family}_{arch}_in1k.py',
+            f'classification/{family}_{arch}_no-teacher_in1k.py',
             f'detection/maskrcnn_{family}_{arch}_coco.py',
             f'segmentation/fpn_{family}_{arch}_ade20k_40k.py',
         ]
+        if family == 'eformerv2':
+            expected.append(f'classification/{family}_{arch}_300e_in1k.py')
+    expected.append('classification/eformer_l1_1000e_in1k.py')
     assert CONFIGS == sorted(expected)
+
+
+def epochs_of(config: str) -> int:
+    """The published schedule: 300 (V1) or 450 (V2) epochs unless named."""
+    match = re.search(r'_(\d+)e_', config)
+    if match:
+        return int(match.group(1))
+    return 450 if is_v2(config) else 300
+
+
+def has_teacher(config: str) -> bool:
+    return task_of(config) == 'classification' and (
+        '_no-teacher_' not in config)
 
 
 def _strings(node, where='cfg'):
@@ -116,17 +133,41 @@ def test_official_settings(config):
     assert cfg.train_dataloader.batch_size == BATCH_PER_GPU[task]
     optimizer = cfg.optim_wrapper.optimizer
     assert optimizer.type == 'AdamW'
-    assert cfg.optim_wrapper.get('clip_grad') is None
 
     if task == 'classification':
         assert backbone.final_norm
         assert cfg.model.head.in_channels == CHANNELS[arch][-1]
         assert (optimizer.lr, optimizer.weight_decay) == (1e-3, 0.025)
         assert cfg.auto_scale_lr.base_batch_size == 1024
-        assert cfg.train_cfg.max_epochs == (450 if is_v2(config) else 300)
+        assert cfg.train_cfg.max_epochs == epochs_of(config)
         assert cfg.param_scheduler[0].end == 5
         assert cfg.model.head.loss.label_smooth_val == 0.1
+        # The rest of the official recipe (main.py defaults).
+        assert cfg.model.type == 'mmeformer.DistillationImageClassifier'
+        assert cfg.model.head.distillation
+        if has_teacher(config):
+            assert cfg.model.teacher == dict(
+                type='TimmClassifier',
+                model_name='regnety_160',
+                num_classes=1000,
+                init_cfg=dict(
+                    type='Pretrained',
+                    checkpoint='checkpoints/regnety_160_deit_in1k.pth'))
+        else:
+            assert cfg.model.teacher is None
+        assert (cfg.model.distillation_type, cfg.model.distillation_alpha,
+                cfg.model.distillation_tau) == ('hard', 0.5, 1.0)
+        sampler = cfg.train_dataloader.sampler
+        assert (sampler.type, sampler.shuffle,
+                sampler.num_repeats) == ('RepeatAugSampler', True, 3)
+        assert cfg.optim_wrapper.constructor == (
+            'mmeformer.AGCOptimWrapperConstructor')
+        assert cfg.optim_wrapper.clip_grad == dict(
+            type='agc', clip_factor=0.01)
+        assert cfg.sync_bn == 'torch'
         return
+
+    assert cfg.optim_wrapper.get('clip_grad') is None
 
     ckpt_name = ('efficientformerv2' if is_v2(config) else
                  'efficientformer') + f'_{arch}_in1k.pth'
@@ -213,6 +254,9 @@ def built(request):
     if task_of(config) == 'segmentation':
         # Training batches are padded to this size: 512x512 crops.
         cfg.model.data_preprocessor.size = (64, 96)
+    if has_teacher(config):
+        # The teacher's weights are not here: its architecture, random.
+        cfg.model.teacher.init_cfg = None
     # As the Runner does: a top-level data_preprocessor joins the model,
     # and SyncBatchNorm runs as BatchNorm when not distributed.
     if cfg.get('data_preprocessor') is not None:
@@ -225,8 +269,10 @@ def test_loss_step(built):
     """The training forward: losses from the model in train mode.
 
     A complete optimizer step (backward, then AdamW with the config's
-    parameter-wise settings) runs for the smallest variant of each family;
-    the larger ones share its code and would only add minutes.
+    parameter-wise settings and gradient clipping) runs for the smallest
+    variant of each family; the larger ones share its code and would only
+    add minutes. The classification configs distil from a randomly
+    initialised teacher of the configured architecture.
     """
     config, cfg, model = built
     model.train()
@@ -237,15 +283,17 @@ def test_loss_step(built):
         with torch.no_grad():
             losses = model(**model.data_preprocessor(batch, True),
                            mode='loss')
-        loss, _ = model.parse_losses(losses)
+        loss, log_vars = model.parse_losses(losses)
         assert torch.isfinite(loss)
-        return
-    before = [p.detach().clone() for p in model.backbone.parameters()]
-    log_vars = model.train_step(batch, optim_wrapper)
-    assert torch.isfinite(log_vars['loss'])
-    changed = sum(not torch.equal(b, p.detach())
-                  for b, p in zip(before, model.backbone.parameters()))
-    assert changed > 0, 'the backbone received no update'
+    else:
+        before = [p.detach().clone() for p in model.backbone.parameters()]
+        log_vars = model.train_step(batch, optim_wrapper)
+        assert torch.isfinite(log_vars['loss'])
+        changed = sum(not torch.equal(b, p.detach())
+                      for b, p in zip(before, model.backbone.parameters()))
+        assert changed > 0, 'the backbone received no update'
+    if has_teacher(config):
+        assert {'loss_cls', 'loss_distill'} <= set(log_vars)
 
 
 def test_predict_step(built):

@@ -17,9 +17,12 @@ class EfficientFormerClsHead(ClsHead):
     Two linear classifiers, ``head`` and ``dist_head``, read the same pooled
     feature; at inference the logits are their mean, as in the official
     models. The official models train ``dist_head`` against a teacher's
-    predictions (DeiT hard distillation). Without a teacher, this head trains
-    both classifiers on the ground truth, the loss being the mean of the two
-    losses, so the averaged inference output stays meaningful. Hard labels
+    predictions (DeiT hard distillation), as
+    :class:`~mmeformer.models.classifiers.DistillationImageClassifier` does with this
+    head's :meth:`classifier_scores` and :meth:`label_loss`. Without a
+    teacher, :meth:`loss` trains both classifiers on the ground truth, the
+    loss being the mean of the two losses, so the averaged inference output
+    stays meaningful. Hard labels
     and the soft ``gt_score`` targets of Mixup / CutMix both work, through
     the configured ``loss`` as in :class:`mmpretrain.models.heads.ClsHead`.
 
@@ -83,6 +86,29 @@ class EfficientFormerClsHead(ClsHead):
         scores = self.classifier_scores(feats)
         return sum(scores) / len(scores)
 
+    @staticmethod
+    def targets(data_samples: List[DataSample]) -> torch.Tensor:
+        """The batch's ground truth: ``gt_score`` rows if the samples have
+        them (after Mixup / CutMix), else the ``gt_label`` indices."""
+        if 'gt_score' in data_samples[0]:
+            return torch.stack([sample.gt_score for sample in data_samples])
+        return torch.cat([sample.gt_label for sample in data_samples])
+
+    def label_loss(self, score: torch.Tensor, target: torch.Tensor,
+                   **kwargs) -> torch.Tensor:
+        """The configured loss of one classifier's logits.
+
+        Args:
+            score (Tensor): Logits of shape ``(N, num_classes)``.
+            target (Tensor): The ground truth, see :meth:`targets`.
+            **kwargs: Passed to the loss module.
+
+        Returns:
+            Tensor: The loss, averaged over the batch.
+        """
+        return self.loss_module(
+            score, target, avg_factor=score.size(0), **kwargs)
+
     def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> dict:
         """Mean of the classifiers' losses against the ground truth.
@@ -97,13 +123,9 @@ class EfficientFormerClsHead(ClsHead):
             dict[str, Tensor]: ``loss`` and, with ``cal_acc``, accuracies.
         """
         scores = self.classifier_scores(feats)
-        if 'gt_score' in data_samples[0]:
-            target = torch.stack([sample.gt_score for sample in data_samples])
-        else:
-            target = torch.cat([sample.gt_label for sample in data_samples])
+        target = self.targets(data_samples)
         loss = sum(
-            self.loss_module(
-                score, target, avg_factor=score.size(0), **kwargs)
+            self.label_loss(score, target, **kwargs)
             for score in scores) / len(scores)
         losses = dict(loss=loss)
         if self.cal_acc:

@@ -2,6 +2,7 @@
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer
+from mmengine.model import trunc_normal_init
 
 from .conv_bn import conv_bn
 
@@ -11,6 +12,10 @@ class ConvMlp(nn.Module):
 
     ``fc1 (conv1x1, BN, act) [-> mid (dw conv3x3, BN, act)] -> fc2 (conv1x1,
     BN)``. V1's Meta4D blocks use it without ``mid``, every V2 block with it.
+    The 1x1 convolutions of ``fc1`` and ``fc2`` start from a truncated normal
+    (std 0.02) with zero biases, as in the official models. The official
+    ``mid`` is created after that initialisation and keeps PyTorch's default
+    (not ConvModule's Kaiming init), and so does ours.
 
     Modified from ``Mlp`` of the `official repo
     <https://github.com/snap-research/EfficientFormer>`_.
@@ -43,6 +48,10 @@ class ConvMlp(nn.Module):
             groups=hidden_channels,
             act_cfg=act_cfg) if mid_conv else None
         self.fc2 = conv_bn(hidden_channels, in_channels)
+        for unit in (self.fc1, self.fc2):
+            trunc_normal_init(unit.conv, std=0.02, bias=0.)
+        if self.mid is not None:
+            self.mid.conv.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.fc1(x)

@@ -1,0 +1,6 @@
+# EfficientFormerV2-S0, ImageNet-1K, 300 epochs. Origin: the official README
+# table (snap-research/EfficientFormer), row "EfficientFormerV2-S0", top-1
+# 75.7 after 300 epochs (the eformerv2_s0_in1k.py recipe, shorter).
+_base_ = './eformerv2_s0_in1k.py'
+
+train_cfg = dict(max_epochs=300)

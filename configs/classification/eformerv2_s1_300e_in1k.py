@@ -1,0 +1,6 @@
+# EfficientFormerV2-S1, ImageNet-1K, 300 epochs. Origin: the official README
+# table (snap-research/EfficientFormer), row "EfficientFormerV2-S1", top-1
+# 79.0 after 300 epochs (the eformerv2_s1_in1k.py recipe, shorter).
+_base_ = './eformerv2_s1_in1k.py'
+
+train_cfg = dict(max_epochs=300)

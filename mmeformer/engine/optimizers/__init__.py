@@ -1,0 +1,3 @@
+from .agc_optim_wrapper_constructor import AGCOptimWrapperConstructor
+
+__all__ = ['AGCOptimWrapperConstructor']

@@ -1,0 +1,4 @@
+"""Classifiers."""
+from .distillation import DistillationImageClassifier, distillation_loss
+
+__all__ = ['DistillationImageClassifier', 'distillation_loss']
