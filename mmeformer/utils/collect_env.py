@@ -17,9 +17,16 @@ def collect_env() -> Dict[str, str]:
 
     Returns:
         dict: mmengine's environment report plus mmcv, the three hosts,
-        torchvision and mmeformer.
+        torchvision and mmeformer. torch's build summary keeps its lines but
+        the "Build settings" one, some 2,000 characters of compiler flags
+        (``torch.__config__.show()`` prints it in full).
     """
     env_info = collect_base_env()
+    details = env_info.get('PyTorch compiling details')
+    if isinstance(details, str):
+        env_info['PyTorch compiling details'] = '\n'.join(
+            line for line in details.splitlines()
+            if not line.strip().startswith('- Build settings:'))
     for name in ('torchvision', 'mmcv', 'mmpretrain', 'mmdet', 'mmseg'):
         try:
             env_info[name] = importlib.import_module(name).__version__

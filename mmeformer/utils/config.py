@@ -9,10 +9,33 @@ a research config can inherit ours::
 Importing :mod:`mmeformer` calls it; our tools import mmeformer before they
 parse a config. A script of your own does the same: ``import mmeformer``
 before ``Config.fromfile``.
+
+:class:`CfgOptionsAction` reads the tools' ``--cfg-options``.
 """
+import argparse
+
+from mmengine.config import DictAction
 from mmengine.config import utils as config_utils
 
-__all__ = ['register_config_prefix']
+__all__ = ['CfgOptionsAction', 'register_config_prefix']
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``--cfg-options`` action, with a usage error for an item
+    that is not ``KEY=VALUE``.
+
+    :class:`~mmengine.config.DictAction` splits each item on its first
+    ``=`` and fails with ``not enough values to unpack`` when there is none.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for item in values or ():
+            if '=' not in item:
+                raise argparse.ArgumentError(
+                    self, f'{item!r} is not KEY=VALUE; write e.g. '
+                    'train_cfg.max_epochs=12 or '
+                    'model.backbone.out_indices="[0,1,2,3]"')
+        super().__call__(parser, namespace, values, option_string)
 
 
 def register_config_prefix(prefix: str = 'mmeformer',

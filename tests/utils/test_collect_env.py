@@ -17,3 +17,9 @@ def test_environment_checks_pass():
     failed = [(name, detail) for name, passed, detail in results
               if not passed]
     assert not failed
+
+
+def test_torch_build_settings_are_left_out():
+    details = collect_env()['PyTorch compiling details']
+    assert 'PyTorch built with' in details
+    assert 'Build settings' not in details

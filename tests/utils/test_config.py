@@ -1,10 +1,13 @@
+import argparse
 import subprocess
 import sys
 import textwrap
 
+import pytest
 from mmengine.config import Config
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` prefix)
+from mmeformer.utils import CfgOptionsAction
 
 RESEARCH_CONFIG = textwrap.dedent("""
     _base_ = 'mmeformer::detection/maskrcnn_eformerv2_s0_coco.py'
@@ -43,3 +46,15 @@ def test_a_script_needs_to_import_mmeformer_first(tmp_path):
         text=True)
     assert with_import.returncode == 0, with_import.stderr
     assert 'parsed' in with_import.stdout
+
+
+def test_cfg_options_without_equals_are_a_usage_error(capsys):
+    parser = argparse.ArgumentParser(prog='train.py')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
+    assert parser.parse_args(['--cfg-options', 'a.b=1', 'c=[1,2]']) \
+        .cfg_options == {'a.b': 1, 'c': [1, 2]}
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(['--cfg-options', 'a.b=1', 'foo'])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --cfg-options: 'foo' is not KEY=VALUE" in err

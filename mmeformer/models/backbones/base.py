@@ -1,6 +1,6 @@
 """What EfficientFormer V1 and V2 backbones have in common."""
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -9,8 +9,14 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmeformer.utils import parse_size
 from ..layers import FusionReport, Stem, fuse_conv_bn
-from ..layers.attention_bias import Grid, to_grid
+from ..layers.attention_bias import Grid
+from .pretrained import load_pretrained
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class EfficientFormerStage(nn.Module):
@@ -61,7 +67,7 @@ class BaseEfficientFormer(BaseModule):
         out_indices (int | Sequence[int]): Stages whose outputs are
             returned, negative values counting from the end; outputs come
             in stage order and stages after the last one listed are not run.
-            Defaults to -1.
+            A dense model's neck takes one input per index. Defaults to -1.
         frozen_stages (int): Freeze the stem and stages ``0..frozen_stages``
             (parameters stop requiring grad, modules stay in eval mode).
             -1 freezes nothing. Defaults to -1.
@@ -70,9 +76,9 @@ class BaseEfficientFormer(BaseModule):
         drop_path_rate (float): Stochastic depth rate of the last block; block
             ``i`` of ``n`` gets ``rate * i / (n - 1)``. Defaults to 0.
         layer_scale_init_value (float): Initial layer scale. Defaults to 1e-5.
-        attn_ref_size (int | tuple[int, int]): Input size ``(h, w)`` the
-            attention bias tables are learned for; other sizes resize the
-            bias. Defaults to 224.
+        attn_ref_size (int | str | tuple[int, int]): Input size the
+            attention bias tables are learned for: ``800``, ``'800x1333'``
+            or ``(h, w)``; other sizes resize the bias. Defaults to 224.
         final_norm (bool): Normalise the last stage's output with the
             classifier's final norm. Defaults to False.
         out_norm_cfg (dict, optional): Norm config applied to every output.
@@ -82,7 +88,9 @@ class BaseEfficientFormer(BaseModule):
             also updates BatchNorm running statistics a second time).
             Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
-            Defaults to truncated normal (std 0.02) for Linear layers.
+            A ``Pretrained`` entry may name a classifier checkpoint for a
+            dense backbone, see :meth:`init_weights`. Defaults to truncated
+            normal (std 0.02) for Linear layers.
     """
 
     arch_zoo: Dict[str, dict] = {}
@@ -119,7 +127,7 @@ class BaseEfficientFormer(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.layer_scale_init_value = layer_scale_init_value
-        self.ref_size = to_grid(attn_ref_size)
+        self.ref_size = parse_size(attn_ref_size, 'attn_ref_size')
         if min(self.ref_size) < self.min_input_size:
             raise ValueError(f'attn_ref_size must be at least '
                              f'{self.min_input_size}, got {attn_ref_size}')
@@ -176,8 +184,14 @@ class BaseEfficientFormer(BaseModule):
     def parse_out_indices(
             self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
         """Normalise ``out_indices`` to sorted non-negative stage indices."""
-        if isinstance(out_indices, int):
+        if _is_int(out_indices):
             out_indices = [out_indices]
+        if isinstance(out_indices, str) or not isinstance(
+                out_indices, Sequence) or not all(map(_is_int, out_indices)):
+            raise TypeError(
+                'out_indices must be a stage index or a sequence of them '
+                f'(ints in [{-self.num_stages}, {self.num_stages - 1}]), '
+                f'got {out_indices!r}')
         indices = set()
         for index in out_indices:
             if not -self.num_stages <= index < self.num_stages:
@@ -192,6 +206,11 @@ class BaseEfficientFormer(BaseModule):
     def stage_grid(self, stage: int) -> Grid:
         """Token grid of ``stage`` for an ``attn_ref_size`` input."""
         return tuple(math.ceil(s / 2**(stage + 2)) for s in self.ref_size)
+
+    @staticmethod
+    def output_grid(x: torch.Tensor, stage: int) -> Grid:
+        """Spatial size of the output of ``stage`` for the input ``x``."""
+        return tuple(math.ceil(s / 2**(stage + 2)) for s in x.shape[-2:])
 
     def make_downsample(self, stage: int) -> nn.Module:
         """The downsample opening ``stage`` (> 0)."""
@@ -236,6 +255,11 @@ class BaseEfficientFormer(BaseModule):
             ceil(W / 2^(i+2)))`` map per index ``i`` in ``out_indices``.
         """
         self.check_input(x)
+        if x.shape[0] == 0:
+            # The attention reshapes cannot infer sizes from 0 elements.
+            return tuple(
+                x.new_empty(0, self.channels[i], *self.output_grid(x, i))
+                for i in self.out_indices)
         x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
@@ -246,6 +270,41 @@ class BaseEfficientFormer(BaseModule):
                     out = self.norm(out)
                 outs.append(self.out_norms[i](out))
         return tuple(outs)
+
+    def init_weights(self) -> None:
+        """Initialise the weights, loading a ``Pretrained`` checkpoint last.
+
+        The dense configs start their backbone from an ImageNet classifier
+        (``init_cfg=dict(type='Pretrained', prefix='backbone.', ...)``). By
+        design, such a file fits a dense backbone only in part: its
+        attention-bias tables are learned for 224 inputs and the backbone's
+        for ``attn_ref_size``, and its final norm has no counterpart. The
+        official dense models start those tables at zero, and so does this
+        method, reporting it in one line; mmengine would print a size
+        mismatch per table. Any other mismatch is left to mmengine's loader,
+        which reports it in full (see :func:`.pretrained.load_pretrained`).
+        """
+        init_cfgs = self.init_cfg if isinstance(self.init_cfg,
+                                                list) else [self.init_cfg]
+        pretrained = [
+            cfg for cfg in init_cfgs
+            if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+        ]
+        if self._is_init or not pretrained:
+            super().init_weights()
+            return
+        others = [cfg for cfg in init_cfgs if cfg not in pretrained]
+        init_cfg, self.init_cfg = self.init_cfg, others or None
+        try:
+            super().init_weights()
+        finally:
+            self.init_cfg = init_cfg
+        for cfg in pretrained:
+            load_pretrained(
+                self,
+                cfg['checkpoint'],
+                prefix=cfg.get('prefix'),
+                map_location=cfg.get('map_location', 'cpu'))
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:

@@ -1,5 +1,6 @@
 """Behaviour shared by EfficientFormer and EfficientFormerV2."""
 import copy
+import logging
 from unittest import mock
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmcv.cnn.bricks import DropPath
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -350,3 +352,104 @@ def test_attn_ref_size_sets_per_axis_grids(backbone_cls, tiny_arch):
     assert last.key_grid == (16, 32) and last.table.shape == (8, 512)
     with pytest.raises(ValueError, match='attn_ref_size'):
         backbone_cls(tiny_arch, attn_ref_size=16)
+
+
+def test_empty_batch_gives_empty_maps(backbone_cls, tiny_arch):
+    model = backbone_cls(tiny_arch, out_indices=(0, 1, 2, 3)).eval()
+    outs = model(torch.rand(0, 3, 65, 96))
+    assert [tuple(o.shape) for o in outs] == [
+        (0, channels, -(-65 // 2**(i + 2)), 96 // 2**(i + 2))
+        for i, channels in enumerate(tiny_arch['channels'])
+    ]
+
+
+@pytest.mark.parametrize('out_indices', ['0', 1.0, [0, '1'], True])
+def test_out_indices_of_another_type_are_refused(backbone_cls, tiny_arch,
+                                                 out_indices):
+    with pytest.raises(TypeError, match='out_indices must be a stage index'):
+        backbone_cls(tiny_arch, out_indices=out_indices)
+
+
+@pytest.mark.parametrize('size, grid', [('800x1333', (800, 1333)),
+                                        ('512', (512, 512)),
+                                        ([640, 480], (640, 480))])
+def test_attn_ref_size_spellings(backbone_cls, tiny_arch, size, grid):
+    assert backbone_cls(tiny_arch, attn_ref_size=size).ref_size == grid
+
+
+def test_unreadable_attn_ref_size_is_named(backbone_cls, tiny_arch):
+    with pytest.raises(ValueError, match=r"attn_ref_size must be .*'big'"):
+        backbone_cls(tiny_arch, attn_ref_size='big')
+
+
+@pytest.fixture
+def log_lines():
+    """Messages logged through mmengine's current logger during a test."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+def _save_classifier(backbone, path):
+    """Save ``backbone`` as the backbone of a classifier file."""
+    torch.save(
+        dict(
+            meta=dict(attn_ref_size=list(backbone.ref_size)),
+            state_dict={
+                f'backbone.{k}': v
+                for k, v in backbone.state_dict().items()
+            }), path)
+
+
+def test_dense_start_from_a_classifier_is_one_line(backbone_cls, tiny_arch,
+                                                   tmp_path, randomize,
+                                                   log_lines):
+    classifier = randomize(backbone_cls(tiny_arch, final_norm=True))
+    checkpoint = str(tmp_path / 'classifier.pth')
+    _save_classifier(classifier, checkpoint)
+    dense = backbone_cls(
+        tiny_arch,
+        out_indices=(0, 1, 2, 3),
+        attn_ref_size=512,
+        out_norm_cfg=dict(type='GN', num_groups=1),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=checkpoint, prefix='backbone.'))
+    dense.init_weights()
+
+    tables = [k for k in dense.state_dict() if k.endswith('attn_bias.table')]
+    assert tables
+    loaded = dense.state_dict()
+    for key, value in classifier.state_dict().items():
+        if key in tables:
+            assert not loaded[key].any(), key
+        elif not key.startswith('norm.'):
+            assert torch.equal(loaded[key], value), key
+    assert not any('mismatch' in line or 'missing keys' in line
+                   or 'unexpected key' in line for line in log_lines)
+    summary = [line for line in log_lines if 'start at zero' in line]
+    assert len(summary) == 1
+    assert (f'{len(tables)} attention-bias tables of {checkpoint} were '
+            'learned for 224x224 inputs and start at zero for '
+            'attn_ref_size 512x512') in summary[0]
+    assert 'final norm (norm.*) is not used' in summary[0]
+    assert '--attn-ref-size 512' in summary[0]
+
+
+def test_a_real_mismatch_at_init_stays_loud(backbone_cls, tiny_arch,
+                                            tmp_path, log_lines):
+    other = copy.deepcopy(tiny_arch)
+    other['channels'] = [c * 2 for c in other['channels']]
+    checkpoint = str(tmp_path / 'other.pth')
+    _save_classifier(backbone_cls(other, final_norm=True), checkpoint)
+    dense = backbone_cls(
+        tiny_arch,
+        attn_ref_size=512,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=checkpoint, prefix='backbone.'))
+    dense.init_weights()
+    assert any('size mismatch' in line for line in log_lines)
+    assert not any('start at zero' in line for line in log_lines)
