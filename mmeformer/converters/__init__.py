@@ -9,10 +9,11 @@ from .convert import (ConversionReport, convert_checkpoint,
                       default_output_path)
 from .errors import ConversionError
 from .keymaps import SOURCES
+from .layouts import detect_source, is_mmeformer_layout
 from .variants import Variant, all_variants, parse_variant
 
 __all__ = [
     'BIAS_MODES', 'ConversionError', 'ConversionReport', 'SOURCES', 'Variant',
     'all_variants', 'convert_checkpoint', 'default_output_path',
-    'parse_variant'
+    'detect_source', 'is_mmeformer_layout', 'parse_variant'
 ]

@@ -14,10 +14,12 @@ from typing import (Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
 import torch
 
 from mmeformer.models.layers.attention_bias import to_grid
+from mmeformer.utils import parse_size
 from mmeformer.version import __version__
 from .bias import BIAS_MODES, adapt_bias_tables
 from .errors import ConversionError, describe_problems
 from .keymaps import SOURCES, KeyMapping, SourceLayout, map_keys
+from .layouts import detect_source, is_mmeformer_layout
 from .reading import extract_state_dict, read_checkpoint
 from .targets import bias_grids, build_backbone, expected_shapes
 from .variants import Variant, detect_variant, parse_variant
@@ -115,15 +117,10 @@ def parse_ref_size(value: Union[None, int, str, Sequence[int]],
     """
     if value is None:
         return to_grid(default)
-    if isinstance(value, str):
-        parts = value.lower().replace(',', 'x').split('x')
-        if not 1 <= len(parts) <= 2 or not all(p.strip().isdigit()
-                                               for p in parts):
-            raise ConversionError(
-                f'Cannot read attention reference size {value!r}; give '
-                'one size (800) or height x width (800x1333).')
-        value = [int(p) for p in parts] * (3 - len(parts))
-    return to_grid(value)
+    try:
+        return parse_size(value, 'attn_ref_size')
+    except ValueError as e:
+        raise ConversionError(str(e)) from e
 
 
 def default_output_path(layout: SourceLayout, variant: Variant, ref_size: Grid,
@@ -151,6 +148,42 @@ def default_output_path(layout: SourceLayout, variant: Variant, ref_size: Grid,
     return osp.join(
         'checkpoints',
         OUTPUT_NAMES[layout.task].format(name=variant.name, suffix=suffix))
+
+
+def output_path(out: Optional[str], default: str) -> str:
+    """The file a conversion writes.
+
+    Args:
+        out (str, optional): The output asked for: a file in an existing
+            folder, or an existing folder to write the default file name
+            into. None for ``default``.
+        default (str): :func:`default_output_path`; its folder is created
+            if missing.
+
+    Returns:
+        str: The output file.
+
+    Raises:
+        ConversionError: If ``out`` names a file in a folder that does not
+            exist or below a file.
+    """
+    if out is None:
+        return default
+    if osp.isdir(out):
+        return osp.join(out, osp.basename(default))
+    folder = osp.dirname(osp.abspath(out))
+    if not osp.isdir(folder):
+        blocker = folder
+        while not osp.exists(blocker):
+            blocker = osp.dirname(blocker)
+        if osp.isdir(blocker):
+            raise ConversionError(
+                f'Cannot write {out}: the folder {folder} does not exist. '
+                'Create it first (mkdir -p) or choose another --out.')
+        raise ConversionError(
+            f'Cannot write {out}: {blocker} is a file, not a folder. '
+            'Choose another --out.')
+    return out
 
 
 def _sha256(path: str) -> str:
@@ -264,8 +297,9 @@ def convert_checkpoint(
         src (str): The checkpoint to convert.
         source (str): Its layout, a key of
             :data:`mmeformer.converters.keymaps.SOURCES`.
-        out (str, optional): Output file. Defaults to
-            :func:`default_output_path`.
+        out (str, optional): Output file, or an existing folder to write
+            the default file name into; its folder must exist. Defaults to
+            :func:`default_output_path`, whose folder is created.
         variant (str, optional): The variant the file must hold, e.g.
             ``'l1'``; detected from the tensors when None. Defaults to None.
         attn_ref_size (int | str | Sequence[int], optional): Reference input
@@ -299,9 +333,18 @@ def convert_checkpoint(
     say(f'Reading {src} as a {layout.description}')
     checkpoint = read_checkpoint(src)
     state_dict, container = extract_state_dict(checkpoint, src)
+    if is_mmeformer_layout(state_dict):
+        raise ConversionError(
+            f'{src} is already in mmeformer\'s layout (backbone.stem.*, '
+            'backbone.stages.*): it needs no conversion. Use it as it is, '
+            'as load_from, the checkpoint of tools/test.py or '
+            'init_cfg.checkpoint.')
     mapping = map_keys(state_dict, layout)
     wrong_layout = (f'Check --source: the file does not look like a '
                     f'{layout.description}.')
+    guessed = detect_source(state_dict)
+    if guessed is not None and guessed != layout.name:
+        wrong_layout += f' Its names are those of --source {guessed}.'
     # Most names unknown: the layout, not a detail of the file, is wrong.
     if len(mapping.unknown) >= len(mapping.tensors):
         raise ConversionError(
@@ -339,7 +382,8 @@ def convert_checkpoint(
             f'{src} cannot be converted to {found.name} '
             f'({layout.task}): nothing was written.\n{problems}')
 
-    out = out or default_output_path(layout, found, ref_size, dense_bias)
+    default_out = default_output_path(layout, found, ref_size, dense_bias)
+    out = output_path(out, default_out)
     if osp.exists(out) and osp.samefile(out, src):
         raise ConversionError(
             f'The output {out} is the input file; choose another output.')

@@ -103,6 +103,9 @@ def read_checkpoint(path: str) -> Any:
         ConversionError: If the file is missing, unreadable, truncated or
             needs code to be unpickled.
     """
+    if osp.isdir(path):
+        raise ConversionError(
+            f'{path} is a folder; name the checkpoint file in it.')
     if not osp.isfile(path):
         raise ConversionError(f'No checkpoint file at {path}.')
     if osp.getsize(path) == 0:

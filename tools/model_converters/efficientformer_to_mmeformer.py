@@ -60,7 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=list(SOURCES),
         help='layout of the input file')
     parser.add_argument(
-        '--out', help='output file (default: see "outputs" below)')
+        '--out',
+        help='output file in an existing folder, or an existing folder to '
+        'write the default file name into (default: see "outputs" below)')
     parser.add_argument(
         '--variant',
         help=f'variant the file must hold ({variants}); detected when '
