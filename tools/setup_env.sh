@@ -128,7 +128,11 @@ STAMP="$VENV/.mmeformer-install-stamp"
 WANT="$(cat "$REPO/setup.py" "$REPO"/requirements/*.txt 2>/dev/null | sha1sum | cut -c1-16):$REPO"
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
   log "installing mmdet, mmsegmentation, mmpretrain and mmeformer (editable)"
-  (cd "$REPO" && "${PIP[@]}" install -q -e ".[tests]")
+  # openmim needs opendatalab, whose 0.0.10 pulls openxlab 0.1, which pins
+  # setuptools~=60.2, requests~=2.28 and more: pip then downgrades them and
+  # prints a resolver ERROR. mim imports neither; opendatalab 0.0.9 has no
+  # such dependency.
+  (cd "$REPO" && "${PIP[@]}" install -q -e ".[tests]" 'opendatalab<0.0.10')
   echo "$WANT" > "$STAMP"
 fi
 

@@ -3,16 +3,16 @@ import argparse
 import os
 import sys
 
-from mmengine.config import DictAction
-
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
 from mmeformer.apis import SetupError, evaluate
+from mmeformer.utils import CfgOptionsAction
 
 EPILOG = """\
 The host (MMPretrain, MMDetection or MMSegmentation) is the config's
 default_scope, and so is the metric: top-1/top-5 accuracy, COCO box and mask
-AP, or mIoU. The test data and the checkpoint are checked first; a missing
-one is named with where to get it.
+AP, or mIoU. The test data and the checkpoint are checked first: a missing
+one is named with where to get it, and a checkpoint whose tensors do not fit
+the config's model is refused (see --partial-load).
 
 examples:
   python tools/test.py configs/segmentation/fpn_eformerv2_s0_ade20k_40k.py \\
@@ -43,9 +43,15 @@ def parse_args(argv=None):
         help='draw the predictions on the test images and save them here '
         '(MMSegmentation puts them under vis_data/vis_image/)')
     parser.add_argument(
+        '--partial-load',
+        action='store_true',
+        help='evaluate a checkpoint that fits the model only in part; by '
+        'default one whose tensors do not all fit is refused before '
+        'anything is built')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         metavar='KEY=VALUE',
         help='override config settings, e.g. '
         'test_dataloader.dataset.data_root=/data/coco/; lists as '
@@ -76,7 +82,8 @@ def main(argv=None):
             out=args.out,
             show_dir=args.show_dir,
             cfg_options=args.cfg_options,
-            launcher=args.launcher)
+            launcher=args.launcher,
+            partial_load=args.partial_load)
     except SetupError as e:
         sys.exit(f'{parser.prog}: error: {e}')
 

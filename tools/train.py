@@ -3,15 +3,16 @@ import argparse
 import os
 import sys
 
-from mmengine.config import DictAction
-
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
 from mmeformer.apis import SetupError, train
+from mmeformer.utils import CfgOptionsAction
 
 EPILOG = """\
 The host (MMPretrain, MMDetection or MMSegmentation) is the config's
 default_scope. Datasets and checkpoints the run needs are checked first; a
-missing one is named with where to get it.
+missing one is named with where to get it, and a load_from checkpoint must
+fit the model (see --partial-load). --resume without CKPT warns and starts
+from scratch when the work dir holds no checkpoint.
 
 examples:
   python tools/train.py configs/detection/maskrcnn_eformerv2_s0_coco.py
@@ -50,9 +51,15 @@ def parse_args(argv=None):
         help='scale the learning rate by the actual total batch size over '
         'the config\'s auto_scale_lr.base_batch_size')
     parser.add_argument(
+        '--partial-load',
+        action='store_true',
+        help='start from a load_from (or --resume) checkpoint that fits the '
+        'model only in part; by default one whose tensors do not all fit is '
+        'refused before anything is built')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         metavar='KEY=VALUE',
         help='override config settings, e.g. train_cfg.max_epochs=1 '
         'model.backbone.init_cfg=None; lists as key="[a,b]", no spaces')
@@ -82,7 +89,8 @@ def main(argv=None):
             amp=args.amp,
             auto_scale_lr=args.auto_scale_lr,
             cfg_options=args.cfg_options,
-            launcher=args.launcher)
+            launcher=args.launcher,
+            partial_load=args.partial_load)
     except SetupError as e:
         sys.exit(f'{parser.prog}: error: {e}')
 

@@ -1,16 +1,20 @@
 """Train and test our configs in their host (MMPretrain, MMDetection or
 MMSegmentation), as ``tools/train.py`` and ``tools/test.py`` do."""
-from .errors import (MissingResourceError, SetupError, UnknownHostError,
-                     UnsupportedOptionError)
+from .checkpoint_fit import check_checkpoint
+from .errors import (CheckpointError, ConfigError, MissingResourceError,
+                     SetupError, UnknownHostError, UnsupportedOptionError)
 from .evaluate import apply_test_options, evaluate
 from .hosts import HOSTS, Host, get_host
+from .meta_model import build_meta_model, check_neck_inputs
 from .preflight import check_test, check_train
-from .runner import build_runner, load_config
-from .train import apply_train_options, train
+from .runner import ToolRunner, build_runner, load_config
+from .train import apply_train_options, train, warn_if_nothing_to_resume
 
 __all__ = [
-    'MissingResourceError', 'SetupError', 'UnknownHostError',
-    'UnsupportedOptionError', 'apply_test_options', 'evaluate', 'HOSTS',
-    'Host', 'get_host', 'check_test', 'check_train', 'build_runner',
-    'load_config', 'apply_train_options', 'train'
+    'CheckpointError', 'ConfigError', 'MissingResourceError', 'SetupError',
+    'UnknownHostError', 'UnsupportedOptionError', 'apply_test_options',
+    'evaluate', 'HOSTS', 'Host', 'get_host', 'check_checkpoint',
+    'build_meta_model', 'check_neck_inputs', 'check_test', 'check_train',
+    'ToolRunner', 'build_runner', 'load_config', 'apply_train_options',
+    'train', 'warn_if_nothing_to_resume'
 ]

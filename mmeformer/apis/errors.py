@@ -6,7 +6,7 @@ about the user's files and options, not about the code.
 
 __all__ = [
     'SetupError', 'MissingResourceError', 'UnknownHostError',
-    'UnsupportedOptionError'
+    'UnsupportedOptionError', 'ConfigError', 'CheckpointError'
 ]
 
 
@@ -39,3 +39,11 @@ class UnknownHostError(SetupError, ValueError):
 
 class UnsupportedOptionError(SetupError, ValueError):
     """An option cannot work with this config or on this machine."""
+
+
+class ConfigError(SetupError, ValueError):
+    """A config cannot be read, or the model it describes cannot be built."""
+
+
+class CheckpointError(SetupError, ValueError):
+    """A checkpoint cannot be read, or does not fit the model it is for."""

@@ -3,8 +3,10 @@ from typing import Optional
 
 from mmengine.config import Config
 
+from .checkpoint_fit import check_checkpoint
 from .errors import UnsupportedOptionError
 from .hosts import Host, get_host
+from .meta_model import build_meta_model, check_neck_inputs
 from .preflight import check_test
 from .runner import build_runner, load_config
 
@@ -56,7 +58,8 @@ def evaluate(config: str,
              out: Optional[str] = None,
              show_dir: Optional[str] = None,
              cfg_options: Optional[dict] = None,
-             launcher: str = 'none') -> dict:
+             launcher: str = 'none',
+             partial_load: bool = False) -> dict:
     """Evaluate ``checkpoint`` on the test split of ``config``.
 
     Args:
@@ -68,17 +71,30 @@ def evaluate(config: str,
         show_dir (str, optional): See :func:`apply_test_options`.
         cfg_options (dict, optional): Config overrides.
         launcher (str): 'none', 'pytorch' or 'slurm'. Defaults to 'none'.
+        partial_load (bool): Evaluate a checkpoint that fits the model only
+            in part. Defaults to False.
 
     Returns:
         dict: The host's metrics.
 
     Raises:
-        SetupError: Before anything is built, if the config names no
-            supported host, an option cannot work, or the test data or the
-            checkpoint is missing.
+        SetupError: Before anything is built (the model only on the meta
+            device), if the config cannot be read, names no supported host
+            or describes a model that cannot be built, an option cannot
+            work, the test data or the checkpoint is missing, or the
+            checkpoint cannot be read or does not fit the model.
     """
     cfg = load_config(config, cfg_options, work_dir, launcher)
     host = get_host(cfg)
     apply_test_options(cfg, host, checkpoint, out, show_dir)
     check_test(cfg, checkpoint)
+    model = build_meta_model(cfg, host)
+    check_neck_inputs(model, cfg)
+    check_checkpoint(
+        model,
+        checkpoint,
+        config,
+        partial=partial_load,
+        fix='evaluate a checkpoint of this config\'s model')
+    del model
     return build_runner(cfg, host).test()

@@ -1,12 +1,18 @@
 """Train a config in its host: the logic behind ``tools/train.py``."""
+import glob
+import logging
+import os.path as osp
 from typing import Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from .checkpoint_fit import check_checkpoint
 from .errors import UnsupportedOptionError
 from .hosts import get_host
+from .meta_model import build_meta_model, check_neck_inputs
 from .preflight import check_train
 from .runner import build_runner, load_config
 
@@ -58,13 +64,45 @@ def apply_train_options(cfg: Config,
     return cfg
 
 
+def warn_if_nothing_to_resume(cfg: Config) -> bool:
+    """Warn when ``--resume`` without a file finds nothing to resume.
+
+    Like mmengine, training then starts from scratch: a job that is always
+    launched with ``--resume`` (e.g. requeued after pre-emption) must be
+    able to start. The warning comes first, so that a mistyped or empty
+    ``--work-dir`` does not go unnoticed.
+
+    Args:
+        cfg (Config): The config, after :func:`apply_train_options`.
+
+    Returns:
+        bool: Whether it warned.
+    """
+    if not cfg.get('resume') or cfg.get('load_from') is not None:
+        return False
+    work_dir = cfg.work_dir
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')) or glob.glob(
+            osp.join(work_dir, '*.pth')):
+        return False
+    where = (f'{work_dir} holds no checkpoint'
+             if osp.isdir(work_dir) else f'{work_dir} does not exist')
+    print_log(
+        f'--resume: {where}, so training starts from scratch. To continue '
+        'a run, pass its work dir with --work-dir or its checkpoint with '
+        '--resume CKPT.',
+        logger='current',
+        level=logging.WARNING)
+    return True
+
+
 def train(config: str,
           work_dir: Optional[str] = None,
           resume: Optional[str] = None,
           amp: bool = False,
           auto_scale_lr: bool = False,
           cfg_options: Optional[dict] = None,
-          launcher: str = 'none') -> Runner:
+          launcher: str = 'none',
+          partial_load: bool = False) -> Runner:
     """Train ``config`` in the host named by its ``default_scope``.
 
     Args:
@@ -76,19 +114,37 @@ def train(config: str,
         auto_scale_lr (bool): See :func:`apply_train_options`.
         cfg_options (dict, optional): Config overrides.
         launcher (str): 'none', 'pytorch' or 'slurm'. Defaults to 'none'.
+        partial_load (bool): Start from a ``load_from`` checkpoint that fits
+            the model only in part, e.g. a detector of another dataset.
+            Defaults to False.
 
     Returns:
         Runner: The runner after training.
 
     Raises:
-        SetupError: Before anything is built, if the config names no
-            supported host, an option cannot work, or a dataset or
-            checkpoint is missing.
+        SetupError: Before anything is built (the model only on the meta
+            device), if the config cannot be read, names no supported host
+            or describes a model that cannot be built, an option cannot
+            work, a dataset or checkpoint is missing, or the ``load_from``
+            (or ``--resume``) checkpoint cannot be read or does not fit the
+            model.
     """
     cfg = load_config(config, cfg_options, work_dir, launcher)
     host = get_host(cfg)
     apply_train_options(cfg, resume, amp, auto_scale_lr)
+    warn_if_nothing_to_resume(cfg)
     check_train(cfg)
+    model = build_meta_model(cfg, host)
+    check_neck_inputs(model, cfg)
+    check_checkpoint(
+        model,
+        cfg.get('load_from'),
+        config,
+        partial=partial_load,
+        fix=('pass a checkpoint of this config\'s model to --resume'
+             if cfg.get('resume') else
+             'set load_from to a checkpoint of this config\'s model'))
+    del model
     runner = build_runner(cfg, host)
     runner.train()
     return runner

@@ -14,139 +14,17 @@ import os.path as osp
 import pickle
 import runpy
 import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
-from mmdet.datasets import CocoDataset
-from tiny_datasets import make_ade20k, make_coco, make_imagenet
+from tiny_datasets import make_ade20k, make_imagenet
+from tool_runs import (CLASSIFICATION, DETECTION, SEGMENTATION, TOOLS,
+                       assert_ok, make_coco80, run_tool, write_config)
 
 import mmeformer  # noqa: F401
 from mmeformer.apis import (MissingResourceError, UnknownHostError,
                             UnsupportedOptionError, evaluate, train)
 from mmeformer.utils import load_from_local
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOLS = osp.join(REPO, 'tools')
-
-# Derived configs: the model as configured (bar its ImageNet weights, which
-# the tests do not have), everything else shrunk to seconds.
-CLASSIFICATION = """
-_base_ = '{repo}/configs/classification/eformerv2_s0_in1k.py'
-data_root = '{data}'
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=48),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=56, edge='short'),
-    dict(type='CenterCrop', crop_size=48),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(
-    batch_size=3, num_workers=0,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=3, num_workers=0,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
-model = dict({backbone})
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=4)
-]
-train_cfg = dict(max_epochs=1)
-default_hooks = dict(logger=dict(interval=1))
-"""
-
-DETECTION = """
-_base_ = '{repo}/configs/detection/maskrcnn_eformerv2_s0_coco.py'
-data_root = '{data}/'
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=(128, 128), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(128, 128), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor')),
-]
-train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(
-        data_root=data_root, ann_file='annotations/train.json',
-        data_prefix=dict(img='train/'), pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=0, persistent_workers=False,
-    dataset=dict(
-        data_root=data_root, ann_file='annotations/val.json',
-        data_prefix=dict(img='val/'), pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/val.json')
-test_evaluator = val_evaluator
-model = dict(
-    {backbone}
-    train_cfg=dict(
-        rpn_proposal=dict(max_per_img=100),
-        rcnn=dict(sampler=dict(num=64))),
-    # An untrained detector scores every class alike: keep a few boxes
-    # regardless of score so that the metric has masks to evaluate.
-    test_cfg=dict(
-        rpn=dict(max_per_img=50),
-        rcnn=dict(score_thr=0., max_per_img=5)))
-train_cfg = dict(max_epochs=1)
-default_hooks = dict(logger=dict(interval=1))
-"""
-
-SEGMENTATION = """
-_base_ = '{repo}/configs/segmentation/fpn_eformerv2_s0_ade20k_40k.py'
-data_root = '{data}'
-crop_size = (64, 64)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(128, 64), keep_ratio=True),
-    dict(type='ResizeToMultiple', size_divisor=32),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs'),
-]
-train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
-model = dict({backbone} data_preprocessor=dict(size=crop_size))
-train_cfg = dict(max_iters=2)
-default_hooks = dict(
-    logger=dict(interval=1), checkpoint=dict(interval=2))
-"""
-
-# Without the ImageNet weights the backbone starts from its own init.
-NO_PRETRAINED = 'backbone=dict(init_cfg=None),'
-# Evaluating is tools/test.py's part: training validates nothing.
-NO_VALIDATION = 'val_dataloader = None\nval_cfg = None\nval_evaluator = None\n'
-
-
-def make_coco80(root):
-    """A tiny COCO with the 80 classes the configured detector predicts."""
-    return make_coco(root, CocoDataset.METAINFO['classes'])
-
 
 TASKS = {
     # task: (config template, dataset maker, first and resumed lengths,
@@ -158,33 +36,6 @@ TASKS = {
     'segmentation': (SEGMENTATION, make_ade20k, 'train_cfg.max_iters',
                      (2, 4), 'iter_{}.pth', ['mIoU'], 2),
 }
-
-
-def write_config(path, template, data, pretrained=False):
-    text = template.format(
-        repo=REPO, data=data, backbone='' if pretrained else NO_PRETRAINED)
-    path.write_text(textwrap.dedent(text) + NO_VALIDATION)
-    return str(path)
-
-
-def run_tool(tool, *args, cwd):
-    """Run tools/<tool> with this interpreter; return the finished process.
-
-    ``cwd`` is a scratch folder: relative paths in the configs
-    (``checkpoints/...``, ``work_dirs/...``) resolve inside it.
-    """
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(
-        filter(None, [REPO, env.get('PYTHONPATH')]))
-    return subprocess.run([sys.executable, osp.join(TOOLS, tool), *args],
-                          cwd=cwd,
-                          env=env,
-                          capture_output=True,
-                          text=True)
-
-
-def assert_ok(proc):
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
 class RoundTrip:

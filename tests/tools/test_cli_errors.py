@@ -1,0 +1,213 @@
+"""tools/train.py and tools/test.py facing common mistakes, as users run them.
+
+A checkpoint that does not fit the model, ``--resume`` with nothing to
+resume, a config that does not exist or does not parse, a ``--cfg-options``
+item without ``=``, out_indices the neck does not take and a truncated
+checkpoint each end in a short message that names the file or key and the
+fix, before anything is built or written. A dense config's intended start
+from an ImageNet classifier is one line, and the run's environment report is
+true on a CPU machine. Independent tool runs start together, so that their
+imports overlap.
+"""
+import glob
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+from tiny_datasets import make_ade20k
+from tool_runs import (REPO, SEGMENTATION, TOOLS, assert_ok, run_tool,
+                       tool_env, write_config)
+
+from mmeformer.models import EfficientFormerV2
+
+CONVERTER = 'tools/model_converters/efficientformer_to_mmeformer.py'
+
+
+def run_tools(*runs, cwd):
+    """Run ``(tool, *args)`` tuples at once; the finished processes."""
+    procs = [
+        subprocess.Popen([sys.executable,
+                          osp.join(TOOLS, tool), *map(str, args)],
+                         cwd=cwd,
+                         env=tool_env(),
+                         stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE,
+                         text=True) for tool, *args in runs
+    ]
+    results = []
+    for proc in procs:
+        stdout, stderr = proc.communicate()
+        results.append(
+            subprocess.CompletedProcess(proc.args, proc.returncode, stdout,
+                                        stderr))
+    return results
+
+
+def assert_refused(proc, *fragments, max_lines=4):
+    """A non-zero exit with a short message holding every fragment, and
+    nothing of a run (environment report, traceback). The message is what
+    follows ``<tool>: error:``; the hosts' import warnings come before."""
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr
+    assert 'System environment' not in proc.stdout + proc.stderr
+    found = re.search(r'^\S+\.py: error: ', proc.stderr, re.MULTILINE)
+    assert found, proc.stderr
+    message = proc.stderr[found.start():]
+    for fragment in fragments:
+        assert str(fragment) in message, message
+    assert len(message.strip().splitlines()) <= max_lines, message
+
+
+def save_backbone(path, backbone, prefix='backbone.', meta=None):
+    torch.save(
+        dict(
+            meta=meta or {},
+            state_dict={
+                prefix + k: v
+                for k, v in backbone.state_dict().items()
+            }), path)
+
+
+@pytest.fixture(scope='module')
+def seg(tmp_path_factory):
+    """A folder with a tiny ADE20K and a Semantic FPN V2-S0 config."""
+    root = tmp_path_factory.mktemp('seg')
+    data = make_ade20k(str(root / 'ade'))
+    config = write_config(root / 'seg.py', SEGMENTATION, data)
+    return root, config
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused(seg):
+    """Issue 12, item 1: test.py and load_from; --partial-load opts out."""
+    root, config = seg
+    s1 = root / 's1.pth'
+    save_backbone(s1, EfficientFormerV2('s1'))
+    # A few tensors of an EfficientFormer-L1 in timm's names.
+    timm = root / 'timm_l1.pth'
+    torch.save(
+        {
+            'stem.conv1.weight': torch.zeros(24, 3, 3, 3),
+            'stem.norm1.weight': torch.zeros(24),
+            'stages.0.blocks.0.ls1.gamma': torch.zeros(48),
+        }, timm)
+    tested, loaded, partial = run_tools(
+        ('test.py', config, s1, '--work-dir', root / 'refused_test'),
+        ('train.py', config, '--work-dir', root / 'refused_train',
+         '--cfg-options', f'load_from={timm}'),
+        ('test.py', config, s1, '--work-dir', root / 'partial',
+         '--partial-load'),
+        cwd=str(root))
+
+    assert_refused(tested, f'{s1} does not fit the model of {config}',
+                   'shape mismatches (', 'missing keys (',
+                   'It holds an efficientformerv2_s1 backbone.',
+                   'evaluate a checkpoint of this config\'s model',
+                   '--partial-load', max_lines=20)
+    assert_refused(loaded, f'{timm} does not fit the model of {config}',
+                   f'convert it first, with python {CONVERTER} {timm} '
+                   '--source timm', 'set load_from to a checkpoint',
+                   max_lines=20)
+    assert not (root / 'refused_test').exists()
+    assert not (root / 'refused_train').exists()
+
+    assert_ok(partial)
+    assert glob.glob(str(root / 'partial' / '*' / '*.json'))
+
+
+def test_common_mistakes_are_one_clear_message(seg):
+    """Issue 12, item 3: each in a few lines, nothing built or written."""
+    root, config = seg
+    broken = root / 'broken.py'
+    broken.write_text(f"_base_ = '{config}'\nmodel = dict(\n"
+                      "    backbone=dict(drop_path_rate=0.1)\n"
+                      "train_cfg = dict(max_iters=1)\n")
+    truncated = root / 'truncated.pth'
+    save_backbone(truncated, EfficientFormerV2('s0'))
+    truncated.write_bytes(truncated.read_bytes()[:100000])
+    missing_config = osp.join(REPO, 'configs', 'segmentation',
+                              'fpn_eformerv2_s0_ade20k.py')
+    work = root / 'work'
+
+    no_config, syntax, no_equals, indices, cut = run_tools(
+        ('train.py', missing_config, '--work-dir', work),
+        ('train.py', broken, '--work-dir', work),
+        ('train.py', config, '--work-dir', work, '--cfg-options', 'foo'),
+        ('train.py', config, '--work-dir', work, '--cfg-options',
+         'model.backbone.out_indices=[0,1,2]'),
+        ('test.py', config, truncated, '--work-dir', work),
+        cwd=str(root))
+
+    assert_refused(no_config, f'{missing_config}: no such config file',
+                   'Did you mean', 'fpn_eformerv2_s0_ade20k_40k.py')
+    assert_refused(syntax, f'{broken}, line ', 'syntax error')
+    assert no_equals.returncode == 2
+    assert_refused(no_equals, "argument --cfg-options: 'foo' is not "
+                   'KEY=VALUE', max_lines=3)
+    assert_refused(indices, 'the backbone gives 3 feature maps with '
+                   '[32, 48, 96] channels (model.backbone.out_indices='
+                   '[0, 1, 2]), but model.neck.in_channels is '
+                   '[32, 48, 96, 176]', 'model.neck.in_channels="[32,48,96]"')
+    assert_refused(cut, f'{truncated} cannot be read', 'truncated')
+    assert not work.exists()
+
+
+@pytest.fixture(scope='module')
+def dense_start(seg):
+    """A dense config started from a converted 224 classifier, with
+    ``--resume`` in a work dir that does not exist: the design card's
+    command after a mistyped --work-dir."""
+    root, _ = seg
+    config = write_config(root / 'seg_pretrained.py', SEGMENTATION,
+                          str(root / 'ade'), pretrained=True)
+    (root / 'checkpoints').mkdir()
+    save_backbone(
+        root / 'checkpoints' / 'efficientformerv2_s0_in1k.pth',
+        EfficientFormerV2('s0', final_norm=True),
+        meta=dict(attn_ref_size=[224, 224]))
+    work = root / 'mistyped'
+    proc = run_tool('train.py', config, '--resume', '--work-dir', str(work),
+                    '--cfg-options', 'train_cfg.max_iters=1',
+                    cwd=str(root))
+    assert_ok(proc)
+    return work, proc.stdout + proc.stderr
+
+
+def test_resume_with_nothing_to_resume_warns_first(dense_start):
+    """Issue 12, item 2: mmengine starts afresh; the first line says so."""
+    work, log = dense_start
+    warning = (f'--resume: {work} does not exist, so training starts from '
+               'scratch')
+    assert warning in log
+    assert log.index(warning) < log.index('System environment')
+    assert osp.isfile(work / 'iter_1.pth')
+
+
+def test_the_environment_report_is_true_and_short(dense_start):
+    """Issue 12, item 6."""
+    _, log = dense_start
+    report = log[log.index('System environment'):log.index('Config:')]
+    runtime = report[report.index('Runtime environment'):]
+    assert 'dist_cfg' not in runtime and 'GPU number' not in runtime
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    assert f'Device: {device}' in runtime
+    assert 'Processes: 1' in runtime
+    assert 'Build settings' not in report
+    assert max(len(line) for line in report.splitlines()) < 400
+    assert 'mmeformer:' in report
+
+
+def test_the_dense_start_from_a_classifier_is_one_line(dense_start):
+    """Issue 12, item 7: quiet, one line; no mmengine mismatch warnings."""
+    _, log = dense_start
+    lines = [line for line in log.splitlines() if 'start at zero' in line]
+    assert len(lines) == 1
+    assert ('attention-bias tables of checkpoints/'
+            'efficientformerv2_s0_in1k.pth were learned for 224x224 inputs '
+            'and start at zero for attn_ref_size 512x512') in lines[0]
+    assert '--attn-ref-size 512' in lines[0]
+    for loud in ('size mismatch', 'missing keys in source',
+                 'unexpected key in source'):
+        assert loud not in log
