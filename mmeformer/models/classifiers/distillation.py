@@ -10,7 +10,8 @@ from mmpretrain.models import ImageClassifier
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 
-from mmeformer.apis.errors import MissingResourceError, SetupError
+from mmeformer.apis.errors import (CheckpointError, ConfigError,
+                                   MissingResourceError)
 from mmeformer.apis.preflight import CHECKPOINT_HINTS
 from mmeformer.registry import MODELS
 from ..heads import EfficientFormerClsHead
@@ -19,10 +20,6 @@ __all__ = ['DistillationImageClassifier', 'distillation_loss']
 
 DISTILLATION_TYPES = ('hard', 'soft')
 TEACHER_CHECKPOINT_KEY = 'model.teacher.init_cfg.checkpoint'
-
-
-class DistillationConfigError(SetupError, ValueError):
-    """A distillation setting cannot work; the message says how to fix it."""
 
 
 def distillation_loss(student_logits: torch.Tensor,
@@ -119,23 +116,23 @@ class DistillationImageClassifier(ImageClassifier):
                  **kwargs) -> None:
         super().__init__(backbone, neck=neck, head=head, **kwargs)
         if distillation_type not in DISTILLATION_TYPES:
-            raise DistillationConfigError(
+            raise ConfigError(
                 f'model.distillation_type is {distillation_type!r}; use '
                 f"{' or '.join(map(repr, DISTILLATION_TYPES))} ('hard' in "
                 'the official recipe), or model.teacher=None to train '
                 'without distillation')
         if not 0. <= distillation_alpha <= 1.:
-            raise DistillationConfigError(
+            raise ConfigError(
                 f'model.distillation_alpha is {distillation_alpha}; it '
                 'weighs the teacher\'s term against the labels\' and must '
                 'be in [0, 1] (0.5 in the official recipe)')
         if distillation_tau <= 0:
-            raise DistillationConfigError(
+            raise ConfigError(
                 f'model.distillation_tau is {distillation_tau}; the '
                 'temperature must be positive (1.0 in the official recipe)')
         if teacher is not None and not (isinstance(
                 self.head, EfficientFormerClsHead) and self.head.distillation):
-            raise DistillationConfigError(
+            raise ConfigError(
                 'model.teacher needs a head with a distillation classifier: '
                 "set model.head to type='mmeformer.EfficientFormerClsHead' "
                 'with distillation=True, or model.teacher=None')
@@ -161,12 +158,12 @@ class DistillationImageClassifier(ImageClassifier):
 
         Raises:
             MissingResourceError: If its checkpoint does not exist.
-            DistillationConfigError: If its checkpoint does not fit it.
+            CheckpointError: If its checkpoint does not fit it.
         """
         if self._teacher is not None:
             return self._teacher
         if self.teacher_cfg is None:
-            raise DistillationConfigError(
+            raise ConfigError(
                 'model.teacher is None: there is no teacher to build')
         teacher = MMPRETRAIN_MODELS.build(self.teacher_cfg)
         init_cfg = teacher.init_cfg
@@ -194,7 +191,7 @@ class DistillationImageClassifier(ImageClassifier):
             # only, and the other processes would wait for it forever.
             teacher.load_state_dict(state_dict, strict=True)
         except RuntimeError as e:
-            raise DistillationConfigError(
+            raise CheckpointError(
                 f'{checkpoint} ({TEACHER_CHECKPOINT_KEY}) does not fit '
                 f'model.teacher: {e}\nThe teacher must predict the '
                 "student's classes (model.teacher.num_classes = "
@@ -221,7 +218,7 @@ class DistillationImageClassifier(ImageClassifier):
             head's losses.
 
         Raises:
-            DistillationConfigError: If the teacher predicts another number
+            ConfigError: If the teacher predicts another number
                 of classes than the student.
         """
         if self.teacher_cfg is None:
@@ -232,7 +229,7 @@ class DistillationImageClassifier(ImageClassifier):
         with torch.no_grad():
             teacher_score = teacher(inputs, mode='tensor')
         if teacher_score.shape != dist_score.shape:
-            raise DistillationConfigError(
+            raise ConfigError(
                 f'model.teacher predicts {teacher_score.shape[-1]} classes, '
                 f'model.head {dist_score.shape[-1]}: the teacher must '
                 'predict the same classes; set model.teacher.num_classes and '
