@@ -97,5 +97,6 @@ if __name__ == '__main__':
         extras_require={
             'tests': parse_requirements('tests'),
             'mim': parse_requirements('mminstall'),
+            'deploy': parse_requirements('deploy'),
         },
         zip_safe=False)

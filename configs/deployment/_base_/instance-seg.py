@@ -1,0 +1,17 @@
+# Mask R-CNN end to end in ONNX: boxes with scores ("dets"), labels and
+# per-detection mask logits ("masks", pasted onto the image in Python).
+_base_ = ['./onnxruntime.py']
+onnx_config = dict(output_names=['dets', 'labels', 'masks'])
+codebase_config = dict(
+    type='mmdet',
+    task='ObjectDetection',
+    model_type='end2end',
+    post_processing=dict(
+        score_threshold=0.05,
+        confidence_threshold=0.005,
+        iou_threshold=0.5,
+        max_output_boxes_per_class=200,
+        pre_top_k=5000,
+        keep_top_k=100,
+        background_label_id=-1,
+        export_postprocess_mask=False))

@@ -1,0 +1,173 @@
+"""Export to ONNX and compare ONNX Runtime with PyTorch."""
+from contextlib import nullcontext
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from mmeformer.apis import SetupError
+from mmeformer.models.layers.attention_bias import constant_attention_bias
+from .files import atomic_output, check_output_path, check_shape
+
+__all__ = [
+    'OPSET_RANGE', 'export_onnx', 'onnxruntime_session', 'run_onnxruntime',
+    'compare_outputs', 'verify_onnx'
+]
+
+#: Opsets the export supports: Range (the in-graph bias resize) needs 11,
+#: and 20 is the last the TorchScript exporter writes.
+OPSET_RANGE = (11, 20)
+
+#: Largest allowed |onnx - torch| relative to the output's max magnitude.
+RELATIVE_TOLERANCE = 1e-4
+
+
+def export_onnx(model: nn.Module,
+                shape: Sequence[int],
+                output_file: str,
+                dynamic: bool = False,
+                opset_version: int = 17) -> str:
+    """Export a wrapper of :mod:`mmeformer.deployment.wrappers` to ONNX.
+
+    A static export (``dynamic=False``) holds the attention biases of
+    ``shape`` as constants; a dynamic one takes any batch, height and width
+    (32 px and up) and resizes the biases in the graph, exactly as PyTorch
+    does. The file appears only once complete.
+
+    Args:
+        model (nn.Module): The wrapper, with ``output_names``.
+        shape (Sequence[int]): ``(H, W)`` traced (static: the only size).
+        output_file (str): The ``.onnx`` path; its folder must exist.
+        dynamic (bool): Dynamic batch, height and width. Defaults to False.
+        opset_version (int): ONNX opset, in :data:`OPSET_RANGE`.
+            Defaults to 17.
+
+    Returns:
+        str: The absolute path written.
+
+    Raises:
+        SetupError: On a too small shape, an unsupported opset or a missing
+            output folder, before anything is written.
+    """
+    height, width = check_shape(shape)
+    low, high = OPSET_RANGE
+    if not low <= opset_version <= high:
+        raise SetupError(
+            f'opset {opset_version} is not supported: the export needs an '
+            f'opset from {low} to {high}')
+    output_file = check_output_path(output_file)
+    names = list(model.output_names)
+    dynamic_axes = None
+    if dynamic:
+        dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
+        dynamic_axes.update({name: {0: 'batch'} for name in names})
+    x = torch.randn(1, 3, height, width)
+    biases = nullcontext() if dynamic else constant_attention_bias()
+    with atomic_output(output_file) as tmp, torch.no_grad(), biases:
+        # The dynamo exporter (the default since torch 2.9) cannot export
+        # mmcv ops; the TorchScript exporter can.
+        torch.onnx.export(
+            model, (x, ),
+            tmp,
+            input_names=['input'],
+            output_names=names,
+            dynamic_axes=dynamic_axes,
+            opset_version=opset_version,
+            do_constant_folding=True,
+            dynamo=False)
+    return output_file
+
+
+def onnxruntime_session(onnx_file: str,
+                        threads: Optional[int] = None,
+                        custom_ops: Optional[str] = None):
+    """An ONNX Runtime CPU session whose worker threads do not spin.
+
+    Spinning threads keep the cores busy after each run and slow whatever
+    runs next, PyTorch included.
+
+    Args:
+        onnx_file (str): The model.
+        threads (int, optional): Intra-op threads; ONNX Runtime's choice if
+            None. Defaults to None.
+        custom_ops (str, optional): A custom-op library to register, e.g.
+            MMDeploy's ``libmmdeploy_onnxruntime_ops.so``. Defaults to None.
+
+    Returns:
+        onnxruntime.InferenceSession: The session.
+    """
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    options.add_session_config_entry('session.inter_op.allow_spinning', '0')
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    if custom_ops is not None:
+        options.register_custom_ops_library(custom_ops)
+    return ort.InferenceSession(
+        onnx_file, options, providers=['CPUExecutionProvider'])
+
+
+def run_onnxruntime(session, inputs: torch.Tensor) -> List[np.ndarray]:
+    """Run a one-input session on a tensor; returns all outputs."""
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: inputs.numpy()})
+
+
+def compare_outputs(expected: Sequence[torch.Tensor],
+                    actual: Sequence[np.ndarray]) -> List[float]:
+    """``max |actual - expected| / max |expected|`` of each output pair."""
+    errors = []
+    for ref, out in zip(expected, actual):
+        ref = ref.detach().numpy()
+        if ref.shape != out.shape:
+            raise AssertionError(
+                f'ONNX Runtime output of shape {out.shape}, PyTorch '
+                f'{ref.shape}')
+        scale = max(float(np.abs(ref).max()), np.finfo(np.float32).tiny)
+        errors.append(float(np.abs(out - ref).max()) / scale)
+    return errors
+
+
+def verify_onnx(model: nn.Module,
+                onnx_file: str,
+                shapes: Sequence[Tuple[int, int]],
+                tolerance: float = RELATIVE_TOLERANCE,
+                seed: int = 0) -> List[Tuple[Tuple[int, int], float]]:
+    """Compare ONNX Runtime with PyTorch on random inputs of each shape.
+
+    Args:
+        model (nn.Module): The exported wrapper.
+        onnx_file (str): Its ONNX file.
+        shapes (Sequence[tuple[int, int]]): Input sizes ``(H, W)``.
+        tolerance (float): Largest allowed max abs difference relative to
+            the output's max magnitude. Defaults to 1e-4.
+        seed (int): Seed of the random inputs. Defaults to 0.
+
+    Returns:
+        list[tuple[tuple[int, int], float]]: The worst relative difference
+        over the outputs, per shape.
+
+    Raises:
+        AssertionError: If a shape differs by more than ``tolerance``.
+    """
+    session = onnxruntime_session(onnx_file)
+    generator = torch.Generator().manual_seed(seed)
+    results = []
+    for shape in shapes:
+        x = torch.randn(1, 3, *shape, generator=generator)
+        with torch.no_grad():
+            expected = model(x)
+        if isinstance(expected, torch.Tensor):
+            expected = (expected, )
+        error = max(
+            compare_outputs(expected, run_onnxruntime(session, x)))
+        if not error <= tolerance:
+            raise AssertionError(
+                f'{onnx_file} at {shape[0]}x{shape[1]}: ONNX Runtime differs '
+                f'from PyTorch by {error:.2e} of the output magnitude '
+                f'(allowed {tolerance:.0e})')
+        results.append((tuple(shape), error))
+    return results

@@ -1,0 +1,110 @@
+import os
+
+import onnx
+import pytest
+import torch
+
+from mmeformer.apis import SetupError
+from mmeformer.deployment import (build_export_model, export_onnx,
+                                  verify_onnx)
+
+#: One V1 and one V2 variant.
+CLASSIFIERS = ['classification/eformer_l1_in1k.py',
+               'classification/eformerv2_s0_in1k.py']
+#: Sizes off the attention reference grid, odd ones included.
+DYNAMIC_SIZES = [(64, 64), (65, 97), (96, 160)]
+
+
+@pytest.mark.parametrize('config', CLASSIFIERS)
+def test_classifier_static(config, load_cfg, tmp_path):
+    model = build_export_model(load_cfg(config), 'classifier')
+    path = export_onnx(model, (64, 96), str(tmp_path / 'cls.onnx'))
+    graph = onnx.load(path).graph
+    assert [o.name for o in graph.output] == ['logits']
+    # The biases are constants: no bicubic resize at run time (V2's
+    # stride-2 attention upsamples its output bilinearly).
+    modes = {
+        attr.s for node in graph.node if node.op_type == 'Resize'
+        for attr in node.attribute if attr.name == 'mode'
+    }
+    assert b'cubic' not in modes
+    assert not any(node.op_type == 'Range' for node in graph.node)
+    (_, error), = verify_onnx(model, path, [(64, 96)])
+    assert error <= 1e-4
+
+
+@pytest.mark.parametrize('config', CLASSIFIERS)
+def test_backbone_dynamic_at_many_sizes(config, load_cfg, tmp_path):
+    cfg = load_cfg(config)
+    cfg.model.backbone.out_indices = (0, 1, 2, 3)
+    model = build_export_model(cfg, 'backbone')
+    # Traced at the reference size, where PyTorch skips the resize.
+    path = export_onnx(
+        model, (224, 224), str(tmp_path / 'backbone.onnx'), dynamic=True)
+    graph = onnx.load(path).graph
+    assert [o.name for o in graph.output] == ['feat0', 'feat1', 'feat2',
+                                              'feat3']
+    results = verify_onnx(model, path, DYNAMIC_SIZES)
+    assert [shape for shape, _ in results] == DYNAMIC_SIZES
+
+
+def test_backbone_static_keeps_its_size(load_cfg, tmp_path):
+    model = build_export_model(
+        load_cfg('classification/eformerv2_s0_in1k.py'), 'backbone')
+    path = export_onnx(model, (65, 97), str(tmp_path / 'backbone.onnx'))
+    verify_onnx(model, path, [(65, 97)])
+    shape = onnx.load(path).graph.input[0].type.tensor_type.shape
+    assert [d.dim_value for d in shape.dim] == [1, 3, 65, 97]
+
+
+@pytest.mark.parametrize('config', ['segmentation/fpn_eformer_l1_ade20k_40k.py',
+                                    'segmentation/fpn_eformerv2_s0_ade20k_40k.py'])
+def test_segmentor_dynamic(config, load_cfg, tmp_path):
+    model = build_export_model(load_cfg(config), 'segmentor')
+    path = export_onnx(
+        model, (64, 64), str(tmp_path / 'seg.onnx'), dynamic=True)
+    verify_onnx(model, path, [(64, 64), (65, 97)])
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 65, 97)).shape == (1, 150, 65, 97)
+
+
+def test_export_is_fused_unless_asked(load_cfg):
+    cfg = load_cfg('classification/eformerv2_s0_in1k.py')
+    fused = build_export_model(cfg, 'classifier')
+    eager = build_export_model(cfg, 'classifier', fuse=False)
+    count = lambda m: sum(isinstance(x, torch.nn.BatchNorm2d)  # noqa: E731
+                          for x in m.modules())
+    assert count(fused) < count(eager)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(shape=(31, 64)), 'too small'),
+    (dict(opset_version=9), 'opset 9 is not supported'),
+    (dict(output_file='missing/dir/out.onnx'), 'does not exist'),
+])
+def test_bad_export_arguments_write_nothing(kwargs, message, load_cfg,
+                                            tmp_path):
+    model = build_export_model(
+        load_cfg('classification/eformerv2_s0_in1k.py'), 'classifier')
+    args = dict(shape=(64, 64), output_file=str(tmp_path / 'out.onnx'))
+    args.update(kwargs)
+    if 'missing' in args['output_file']:
+        args['output_file'] = str(tmp_path / args['output_file'])
+    with pytest.raises(SetupError, match=message):
+        export_onnx(model, **args)
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_export_leaves_no_file(load_cfg, tmp_path, monkeypatch):
+
+    def fail(*args, **kwargs):
+        with open(args[2], 'wb') as f:
+            f.write(b'half')
+        raise RuntimeError('exporter failed')
+
+    monkeypatch.setattr(torch.onnx, 'export', fail)
+    model = build_export_model(
+        load_cfg('classification/eformerv2_s0_in1k.py'), 'classifier')
+    with pytest.raises(RuntimeError, match='exporter failed'):
+        export_onnx(model, (64, 64), str(tmp_path / 'out.onnx'))
+    assert os.listdir(tmp_path) == []

@@ -1,0 +1,207 @@
+"""Export a classifier, backbone, segmentor or detector to ONNX or Core ML.
+
+The OpenMMLab ``pytorch2onnx.py`` of MMPretrain / MMSegmentation 0.x, for
+the mmeformer configs. Detectors go through MMDeploy.
+"""
+import argparse
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+
+import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
+from mmeformer.apis import SetupError, load_config
+from mmeformer.deployment import (EXPORT_KINDS, build_export_model, check_shape,
+                                  default_kind, export_coreml,
+                                  export_detector, export_onnx,
+                                  verify_detector, verify_onnx)
+
+KINDS = tuple(EXPORT_KINDS) + ('detector', )
+DEFAULT_SHAPES = dict(
+    classifier=(224, 224),
+    backbone=(512, 512),
+    segmentor=(512, 512),
+    detector=(800, 1216))
+#: Sizes a dynamic file is checked at with --verify.
+DYNAMIC_VERIFY_SHAPES = ((224, 224), (512, 512), (513, 671), (800, 1216))
+DEPLOY_CONFIGS = osp.join(
+    osp.dirname(osp.abspath(__file__)), '..', '..', 'configs', 'deployment')
+
+EPILOG = """\
+The input is the normalised image batch (the data preprocessor's output),
+named "input". Outputs: "logits" (classifier: the mean of both heads),
+"feat0".. (backbone), "seg_logits" at the input size (segmentor), and
+MMDeploy's "dets", "labels", "masks" (detector). The model is fused
+(switch_to_deploy) unless --no-fuse.
+
+--shape exports one size, with the attention biases of that size as
+constants; --dynamic-export takes any batch, height and width (32 px and
+up) and resizes the biases in the graph as PyTorch does. --verify runs the
+file in ONNX Runtime and compares it with PyTorch: at the exported size, or
+for a dynamic file at 224x224, 512x512, 513x671 and 800x1216 (or
+--verify-shapes).
+
+examples:
+  python tools/deployment/pytorch2onnx.py \\
+      configs/classification/eformerv2_s0_in1k.py \\
+      --checkpoint eformerv2_s0_in1k.pth --shape 224 224 --verify
+  python tools/deployment/pytorch2onnx.py \\
+      configs/detection/maskrcnn_eformerv2_s0_coco.py --kind backbone \\
+      --checkpoint maskrcnn_eformerv2_s0_coco.pth --dynamic-export --verify
+  python tools/deployment/pytorch2onnx.py \\
+      configs/classification/eformerv2_s0_in1k.py --format coreml
+"""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Export an mmeformer model to ONNX or Core ML',
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='model config file')
+    parser.add_argument('--checkpoint', help='checkpoint of the whole model')
+    parser.add_argument(
+        '--kind',
+        choices=KINDS,
+        help='what to export (default: the config\'s whole model)')
+    parser.add_argument(
+        '--format',
+        choices=('onnx', 'coreml'),
+        default='onnx',
+        help='onnx, or coreml (an .mlpackage; classifier and backbone, '
+        'fixed size)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        metavar='SIZE',
+        help='input size H [W] (default: 224 for the classifier, 512 for the '
+        'backbone and the segmentor, 800 1216 for the detector)')
+    parser.add_argument(
+        '--dynamic-export',
+        action='store_true',
+        help='dynamic batch, height and width')
+    parser.add_argument(
+        '--opset-version',
+        type=int,
+        default=None,
+        help='ONNX opset (default: 17; detectors: the deploy config\'s)')
+    parser.add_argument(
+        '--output-file',
+        help='output path (default: <config>_<kind>[_dynamic|_HxW].onnx '
+        'or .mlpackage in the current folder)')
+    parser.add_argument(
+        '--verify',
+        action='store_true',
+        help='compare ONNX Runtime with PyTorch')
+    parser.add_argument(
+        '--verify-shapes',
+        type=int,
+        nargs=2,
+        action='append',
+        metavar=('H', 'W'),
+        help='sizes a dynamic export is verified at (repeatable)')
+    parser.add_argument(
+        '--no-fuse',
+        action='store_true',
+        help='export without folding BatchNorm (switch_to_deploy)')
+    parser.add_argument(
+        '--deploy-cfg',
+        help='MMDeploy deploy config of a detector (default: '
+        'configs/deployment/instance-seg_onnxruntime_{static,dynamic}.py)')
+    parser.add_argument(
+        '--input-img',
+        help='image the detector is traced and verified with (default: a '
+        'random image of the input size)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, xxx=yyy format')
+    return parser, parser.parse_args(argv)
+
+
+def default_output(config: str, kind: str, shape, dynamic: bool,
+                   fmt: str) -> str:
+    name = osp.splitext(osp.basename(config))[0]
+    size = 'dynamic' if dynamic else f'{shape[0]}x{shape[-1]}'
+    ext = '.mlpackage' if fmt == 'coreml' else '.onnx'
+    return f'{name}_{kind}_{size}{ext}'
+
+
+def export(args) -> None:
+    if not osp.isfile(args.config):
+        raise SetupError(f'config {args.config} does not exist')
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
+        raise SetupError(f'checkpoint {args.checkpoint} does not exist')
+    cfg = load_config(args.config, args.cfg_options)
+    kind = args.kind or default_kind(cfg)
+    shape = check_shape(args.shape or DEFAULT_SHAPES[kind])
+    if args.format == 'coreml':
+        if kind not in ('classifier', 'backbone'):
+            raise SetupError('--format coreml exports the classifier and '
+                             f'the backbone, not a {kind}')
+        if args.dynamic_export or args.verify:
+            raise SetupError('--format coreml exports one fixed size and '
+                             'cannot be verified off macOS; drop '
+                             '--dynamic-export / --verify')
+    output_file = args.output_file or default_output(
+        args.config, kind, shape, args.dynamic_export, args.format)
+
+    if kind == 'detector':
+        deploy_cfg = args.deploy_cfg or osp.join(
+            DEPLOY_CONFIGS, 'instance-seg_onnxruntime_'
+            f"{'dynamic' if args.dynamic_export else 'static'}.py")
+        path = export_detector(
+            cfg,
+            deploy_cfg,
+            output_file,
+            checkpoint=args.checkpoint,
+            shape=None if args.dynamic_export else shape,
+            image=args.input_img,
+            opset_version=args.opset_version,
+            fuse=not args.no_fuse)
+        print(f'wrote {path}')
+        if args.verify:
+            worst = verify_detector(
+                cfg,
+                deploy_cfg,
+                path,
+                checkpoint=args.checkpoint,
+                image=args.input_img,
+                fuse=not args.no_fuse)
+            print(f"verified: {worst['num_dets']} detections match within "
+                  f"{worst['box_diff']:.2f} px and {worst['score_diff']:.4f}")
+        return
+
+    model = build_export_model(
+        cfg, kind, args.checkpoint, fuse=not args.no_fuse)
+    if args.format == 'coreml':
+        print(f'wrote {export_coreml(model, shape, output_file)}')
+        return
+    path = export_onnx(
+        model,
+        shape,
+        output_file,
+        dynamic=args.dynamic_export,
+        opset_version=args.opset_version or 17)
+    print(f'wrote {path}')
+    if args.verify:
+        shapes = [shape]
+        if args.dynamic_export:
+            shapes = args.verify_shapes or DYNAMIC_VERIFY_SHAPES
+        for (height, width), error in verify_onnx(model, path, shapes):
+            print(f'verified at {height}x{width}: max difference '
+                  f'{error:.1e} of the output magnitude')
+
+
+def main(argv=None) -> None:
+    parser, args = parse_args(argv)
+    try:
+        export(args)
+    except SetupError as e:
+        sys.exit(f'{parser.prog}: error: {e}')
+
+
+if __name__ == '__main__':
+    main()
