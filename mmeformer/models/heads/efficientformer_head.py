@@ -18,13 +18,13 @@ class EfficientFormerClsHead(ClsHead):
     feature; at inference the logits are their mean, as in the official
     models. The official models train ``dist_head`` against a teacher's
     predictions (DeiT hard distillation), as
-    :class:`~mmeformer.models.classifiers.DistillationImageClassifier` does with this
-    head's :meth:`classifier_scores` and :meth:`label_loss`. Without a
-    teacher, :meth:`loss` trains both classifiers on the ground truth, the
-    loss being the mean of the two losses, so the averaged inference output
-    stays meaningful. Hard labels
-    and the soft ``gt_score`` targets of Mixup / CutMix both work, through
-    the configured ``loss`` as in :class:`mmpretrain.models.heads.ClsHead`.
+    :class:`~mmeformer.models.classifiers.DistillationImageClassifier`
+    does with this head's :meth:`classifier_scores` and :meth:`label_loss`.
+    Without a teacher, :meth:`loss` trains both classifiers on the ground
+    truth, the loss being the mean of the two losses, so the averaged
+    inference output stays meaningful. Hard labels and the soft ``gt_score``
+    targets of Mixup / CutMix both work, through the configured ``loss`` as
+    in :class:`mmpretrain.models.heads.ClsHead`.
 
     Modified from the `official repo
     <https://github.com/snap-research/EfficientFormer>`_ and mmpretrain's

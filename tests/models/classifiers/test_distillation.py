@@ -86,7 +86,8 @@ def test_distillation_terms_on_fixed_tensors():
         kl * tau**2 / student.numel())
 
 
-@pytest.mark.parametrize('distillation_type, tau', [('hard', 1.), ('soft', 3.)])
+@pytest.mark.parametrize('distillation_type, tau', [('hard', 1.),
+                                                    ('soft', 3.)])
 def test_loss_is_the_official_formula(build, distillation_type, tau):
     model = build(
         teacher=TEACHER,
@@ -185,7 +186,8 @@ def test_teacher_checkpoint_is_loaded_strictly(build, tmp_path):
     teacher = build(teacher=TEACHER).teacher
     path = str(tmp_path / 'teacher.pth')
     torch.save({'state_dict': teacher.state_dict()}, path)
-    pretrained = dict(TEACHER, init_cfg=dict(type='Pretrained', checkpoint=path))
+    pretrained = dict(
+        TEACHER, init_cfg=dict(type='Pretrained', checkpoint=path))
     loaded = build(teacher=pretrained).teacher
     for a, b in zip(teacher.state_dict().values(),
                     loaded.state_dict().values()):
