@@ -3,6 +3,7 @@ of the student's state, and clear errors for settings that cannot work."""
 import pytest
 import torch
 import torch.nn.functional as F
+from mmengine.model import convert_sync_batchnorm
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -138,6 +139,23 @@ def test_teacher_is_frozen_in_eval_mode_and_outside_the_student(build):
         if isinstance(m, torch.nn.BatchNorm2d)
     ]
     assert all(torch.equal(a, b) for a, b in zip(running_mean, after))
+
+
+def test_syncbn_conversion_leaves_the_teacher_alone(tiny_archs):
+    """The Runner converts (and wraps) the student before ``init_weights``
+    builds the teacher; converting later does not reach it either."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(student_cfg(tiny_archs, teacher=TEACHER))
+    model = convert_sync_batchnorm(model)
+    model.init_weights()
+    model = convert_sync_batchnorm(model)
+    assert any(
+        isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+    teacher_norms = [
+        type(m) for m in model.teacher.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
+    assert teacher_norms and torch.nn.SyncBatchNorm not in teacher_norms
 
 
 def test_the_checkpoint_loads_strictly_without_teacher(build, tiny_archs):
