@@ -130,6 +130,7 @@ def verify_detector(cfg: Config,
                     deploy_cfg: Union[str, Config],
                     onnx_file: str,
                     checkpoint: Optional[str] = None,
+                    shape: Optional[Sequence[int]] = None,
                     image: Optional[Union[str, np.ndarray]] = None,
                     score_thr: float = 0.3,
                     box_tolerance: float = 1.,
@@ -140,7 +141,8 @@ def verify_detector(cfg: Config,
     Every detection scoring ``score_thr`` or more on either side must have
     a partner of the same class on the other side, with every box corner
     within ``box_tolerance`` pixels and the score within
-    ``score_tolerance``.
+    ``score_tolerance``. The arguments are those of
+    :func:`export_detector`, plus the tolerances.
 
     Returns:
         dict: ``num_dets`` compared, worst ``box_diff`` and ``score_diff``.
@@ -150,7 +152,7 @@ def verify_detector(cfg: Config,
     """
     from mmdeploy.apis import build_task_processor
     from mmdeploy.utils import get_input_shape
-    deploy_cfg = _deploy_config(deploy_cfg, None, None)
+    deploy_cfg = _deploy_config(deploy_cfg, shape, None)
     image = _test_image(deploy_cfg, image)
     model = load_model(cfg, checkpoint)
     if fuse:
@@ -161,7 +163,7 @@ def verify_detector(cfg: Config,
         image, get_input_shape(deploy_cfg), model.data_preprocessor)
     with torch.no_grad():
         expected = model.predict(data['inputs'], data['data_samples'])
-        actual = backend.predict(data['inputs'], data['data_samples'])
+        actual = backend(data['inputs'], data['data_samples'], mode='predict')
     worst = dict(num_dets=0, box_diff=0., score_diff=0.)
     for ref, out in zip(expected, actual):
         ref, out = ref.pred_instances, out.pred_instances

@@ -168,6 +168,7 @@ def export(args) -> None:
                 deploy_cfg,
                 path,
                 checkpoint=args.checkpoint,
+                shape=None if args.dynamic_export else shape,
                 image=args.input_img,
                 fuse=not args.no_fuse)
             print(f"verified: {worst['num_dets']} detections match within "
