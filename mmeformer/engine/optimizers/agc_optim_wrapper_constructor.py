@@ -4,7 +4,6 @@ from typing import Optional
 
 import torch.nn as nn
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
-from timm.utils import adaptive_clip_grad
 
 from mmeformer.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
@@ -54,8 +53,14 @@ class AGCOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                  paramwise_cfg: Optional[dict] = None) -> None:
         optim_wrapper_cfg = optim_wrapper_cfg.copy()
         clip_grad = optim_wrapper_cfg.get('clip_grad')
+        self.clip_func = None
         self.agc_kwargs = None
         if isinstance(clip_grad, dict) and clip_grad.get('type') == 'agc':
+            # Imported here: timm takes seconds to import, which only the
+            # runs that clip adaptively should pay (this module is imported
+            # by every tool).
+            from timm.utils import adaptive_clip_grad
+            self.clip_func = adaptive_clip_grad
             kwargs = {k: v for k, v in clip_grad.items() if k != 'type'}
             try:
                 if 'clip_factor' not in kwargs:
@@ -76,7 +81,7 @@ class AGCOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     def __call__(self, model: nn.Module) -> OptimWrapper:
         optim_wrapper = super().__call__(model)
-        if self.agc_kwargs is not None:
-            optim_wrapper.clip_func = adaptive_clip_grad
+        if self.clip_func is not None:
+            optim_wrapper.clip_func = self.clip_func
             optim_wrapper.clip_grad_kwargs = self.agc_kwargs
         return optim_wrapper
