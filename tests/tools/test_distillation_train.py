@@ -69,6 +69,7 @@ model = dict(
         init_cfg=dict(checkpoint='{teacher}')))
 param_scheduler = []
 train_cfg = dict(max_epochs={epochs})
+randomness = dict(seed=0)
 default_hooks = dict(logger=dict(interval=1))
 """
 EPOCHS = 6
