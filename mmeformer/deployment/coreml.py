@@ -51,7 +51,8 @@ def export_coreml(model: nn.Module, shape: Sequence[int],
     by coremltools; conversion runs anywhere, prediction needs macOS.
 
     Args:
-        model (nn.Module): The wrapper, with ``output_names``.
+        model (nn.Module): The wrapper, with ``output_names``; it is put in
+            eval mode.
         shape (Sequence[int]): Input ``(H, W)``.
         output_file (str): The ``.mlpackage`` path; its folder must exist.
 
@@ -62,6 +63,7 @@ def export_coreml(model: nn.Module, shape: Sequence[int],
     height, width = check_shape(shape)
     output_file = check_output_path(output_file)
     x = torch.randn(1, 3, height, width)
+    model.eval()
     with torch.no_grad(), constant_attention_bias():
         traced = torch.jit.trace(model, x)
     with _int_of_one_element_constants():

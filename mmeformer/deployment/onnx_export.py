@@ -36,7 +36,8 @@ def export_onnx(model: nn.Module,
     does. The file appears only once complete.
 
     Args:
-        model (nn.Module): The wrapper, with ``output_names``.
+        model (nn.Module): The wrapper, with ``output_names``; it is put in
+            eval mode.
         shape (Sequence[int]): ``(H, W)`` traced (static: the only size).
         output_file (str): The ``.onnx`` path; its folder must exist.
         dynamic (bool): Dynamic batch, height and width. Defaults to False.
@@ -57,6 +58,9 @@ def export_onnx(model: nn.Module,
             f'opset {opset_version} is not supported: the export needs an '
             f'opset from {low} to {high}')
     output_file = check_output_path(output_file)
+    # torch.onnx.export restores the wrapper's own mode on the whole model
+    # afterwards: a wrapper left in training mode would switch it there.
+    model.eval()
     names = list(model.output_names)
     dynamic_axes = None
     if dynamic:

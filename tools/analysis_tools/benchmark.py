@@ -1,12 +1,15 @@
-"""Benchmark the EfficientFormer variants: parameters, MACs, CPU latency."""
+"""Benchmark the EfficientFormer variants: parameters, MACs, CPU latency of
+eager and fused PyTorch and of the exported ONNX Runtime / OpenVINO files."""
 import argparse
 import copy
 import gc
 import logging
+import os.path as osp
 import platform
 import statistics
+import tempfile
 import time
-from typing import Dict, List, Optional, Sequence, TextIO
+from typing import Callable, Dict, List, Optional, Sequence, TextIO
 
 import torch
 import torch.nn as nn
@@ -32,19 +35,35 @@ Two models per variant, built without weights (numbers do not depend on them):
   * the dense backbone as the detection configs use it (four outputs,
     attention biases for an 800 input, V1 with its per-output GroupNorm),
     counted and timed at --dense-size.
-"Fused" is the same model after switch_to_deploy() (BatchNorm folded into
-the convs). MACs come from mmengine.analysis.get_model_complexity_info,
-which counts one multiply-accumulate as one "flop" and skips ops it has no
-formula for (normalisations, the bicubic resize of attention biases at
-non-reference sizes). Latency is the median
-wall time of --repeats forward passes of one image under torch.inference_mode
-after --warmup untimed passes (eval mode, so the resized attention biases
-are cached after the first pass); eager and fused runs alternate, so that a
-changing machine load affects both alike. Rows are printed as they finish.
+Runtimes (--runtimes):
+  eager        PyTorch, eval mode (resized attention biases are cached after
+               the first pass);
+  fused        the same after switch_to_deploy() (BatchNorm folded);
+  ort-static   ONNX Runtime on the fused model exported at the timed size,
+               attention biases baked in as constants;
+  ort-dynamic  ONNX Runtime on the dynamic-shape export, which resizes the
+               biases in the graph on every run;
+  openvino     OpenVINO on the static ONNX file.
+Exports are checked against PyTorch before timing. All runtimes use
+--threads threads; ONNX Runtime's worker threads do not spin between runs,
+so that they do not slow the runtime timed next. "best" is the fused time
+over the fastest runtime's.
 
-example:
-  python tools/analysis_tools/benchmark.py --variants l1 s0 --threads 2
+MACs come from mmengine.analysis.get_model_complexity_info, which counts one
+multiply-accumulate as one "flop" and skips ops it has no formula for
+(normalisations, the bicubic resize of attention biases at non-reference
+sizes). Latency is the median wall time of --repeats runs on one image
+after --warmup untimed runs; the runtimes alternate run by run, so that a
+changing machine load affects them alike. Rows are printed as they finish.
+
+examples:
+  python tools/analysis_tools/benchmark.py --threads 2
+  python tools/analysis_tools/benchmark.py --variants s0 s2 --models dense \
+      --runtimes fused ort-static --threads 2
 """
+
+RUNTIMES = ('eager', 'fused', 'ort-static', 'ort-dynamic', 'openvino')
+MODELS = ('classifier', 'dense')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,6 +78,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=list(VARIANTS),
         default=list(VARIANTS),
         help='variants to benchmark (default: all seven)')
+    parser.add_argument(
+        '--models',
+        nargs='+',
+        choices=MODELS,
+        default=list(MODELS),
+        help='models to time: the classifier at --cls-size, the dense '
+        'backbone at --dense-size (default: both)')
+    parser.add_argument(
+        '--runtimes',
+        nargs='+',
+        choices=RUNTIMES,
+        default=list(RUNTIMES),
+        help='runtimes to time (default: all; those whose package is '
+        'missing are skipped with a note)')
     parser.add_argument(
         '--cls-size',
         type=int,
@@ -87,12 +120,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--threads',
         type=int,
         default=None,
-        help='torch CPU threads (default: torch\'s own choice)')
+        help='CPU threads of every runtime (default: torch\'s own choice)')
     parser.add_argument(
         '--out', help='also write the markdown table to this file')
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         parser.error('--repeats must be >= 1 and --warmup >= 0')
+    if 'fused' not in args.runtimes:
+        # The speed-up column and every exported file are relative to it.
+        args.runtimes = ['fused'] + list(args.runtimes)
     return args
 
 
@@ -146,22 +182,78 @@ def count_macs(model: nn.Module, size: Sequence[int]) -> float:
     return info['flops']
 
 
-def latencies_ms(models: Sequence[nn.Module], size: Sequence[int],
-                 repeats: int, warmup: int) -> List[float]:
-    """Median forward time of each model, runs interleaved across models so
-    that a changing machine load affects them alike."""
-    x = torch.randn(1, 3, *size)
-    times: List[List[float]] = [[] for _ in models]
+def latencies_ms(runs: Sequence[Callable[[], object]], repeats: int,
+                 warmup: int) -> List[float]:
+    """Median time of each run, interleaved so that a changing machine load
+    affects them alike."""
+    times: List[List[float]] = [[] for _ in runs]
     with torch.inference_mode():
         for _ in range(warmup):
-            for model in models:
-                model(x)
+            for run in runs:
+                run()
         for _ in range(repeats):
-            for model, model_times in zip(models, times):
+            for run, run_times in zip(runs, times):
                 start = time.perf_counter()
-                model(x)
-                model_times.append((time.perf_counter() - start) * 1e3)
+                run()
+                run_times.append((time.perf_counter() - start) * 1e3)
     return [statistics.median(t) for t in times]
+
+
+def exported_runs(fused: nn.Module, x: torch.Tensor, runtimes: Sequence[str],
+                  threads: int, work_dir: str) -> Dict[str, Callable]:
+    """Export the fused model as ``runtimes`` need; one run closure each.
+
+    Every file is checked against PyTorch at the timed size first.
+    """
+    from mmeformer.deployment import (BackboneExport, ClassifierExport,
+                                      export_onnx, onnxruntime_session,
+                                      verify_onnx)
+    wrapper = (ClassifierExport(fused) if hasattr(fused, 'head') else
+               BackboneExport(fused)).eval()
+    size = tuple(x.shape[2:])
+    files = {}
+    for dynamic in (False, True):
+        name = 'ort-dynamic' if dynamic else 'ort-static'
+        if name in runtimes or (not dynamic and 'openvino' in runtimes):
+            path = osp.join(work_dir, f'{name}.onnx')
+            export_onnx(wrapper, size, path, dynamic=dynamic)
+            verify_onnx(wrapper, path, [size])
+            files[name] = path
+    runs = {}
+    inputs = x.numpy()
+    for name in ('ort-static', 'ort-dynamic'):
+        if name in runtimes:
+            session = onnxruntime_session(files[name], threads)
+            runs[name] = (lambda s=session: s.run(None, {'input': inputs}))
+    if 'openvino' in runtimes:
+        import openvino as ov
+        compiled = ov.Core().compile_model(
+            files['ort-static'], 'CPU', {
+                'INFERENCE_NUM_THREADS': threads,
+                'PERFORMANCE_HINT': 'LATENCY'
+            })
+        request = compiled.create_infer_request()
+        runs['openvino'] = lambda: request.infer({0: inputs})
+    return runs
+
+
+def available_runtimes(runtimes: Sequence[str]) -> List[str]:
+    """The runtimes whose packages are installed; notes the others."""
+    packages = {
+        'ort-static': 'onnxruntime',
+        'ort-dynamic': 'onnxruntime',
+        'openvino': 'openvino'
+    }
+    available = []
+    for name in runtimes:
+        try:
+            if name in packages:
+                __import__(packages[name])
+            available.append(name)
+        except ImportError:
+            print(f'skipping {name}: {packages[name]} is not installed '
+                  '(pip install -r requirements/deploy.txt)')
+    return available
 
 
 def fused_copy(model: nn.Module, size: Sequence[int]) -> nn.Module:
@@ -180,51 +272,71 @@ def fused_copy(model: nn.Module, size: Sequence[int]) -> nn.Module:
     return fused
 
 
+def time_model(model: nn.Module, size: Sequence[int],
+               runtimes: Sequence[str], args: argparse.Namespace,
+               work_dir: str) -> Dict[str, float]:
+    """Median latency of ``model`` at ``size`` in each runtime."""
+    x = torch.randn(1, 3, *size)
+    fused = fused_copy(model, size)
+    runs = {'eager': lambda: model(x), 'fused': lambda: fused(x)}
+    runs.update(
+        exported_runs(fused, x, runtimes, torch.get_num_threads(), work_dir))
+    runs = {name: runs[name] for name in runtimes}
+    return dict(zip(runs, latencies_ms(list(runs.values()), args.repeats,
+                                       args.warmup)))
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    cls_size, dense_size = tuple(args.cls_size), tuple(args.dense_size)
-    cls_tag = 'x'.join(map(str, cls_size))
-    dense_tag = 'x'.join(map(str, dense_size))
-    header = [
-        'variant', 'params (M)', f'MACs {cls_tag} (G)', 'published (G)',
-        'diff', f'MACs {dense_tag} (G)', f'{cls_tag} eager (ms)',
-        f'{cls_tag} fused (ms)', f'{dense_tag} eager (ms)',
-        f'{dense_tag} fused (ms)'
-    ]
+    runtimes = available_runtimes(args.runtimes)
+    sizes = dict(classifier=tuple(args.cls_size), dense=tuple(args.dense_size))
+    tags = {name: 'x'.join(map(str, size)) for name, size in sizes.items()}
+    header = ['variant', 'params (M)']
+    if 'classifier' in args.models:
+        header += [f"MACs {tags['classifier']} (G)", 'published (G)', 'diff']
+    if 'dense' in args.models:
+        header += [f"MACs {tags['dense']} (G)"]
+    for name in args.models:
+        header += [f'{tags[name]} {runtime} (ms)' for runtime in runtimes]
+        header += [f'{tags[name]} best']
     machine = (f'{platform.processor() or platform.machine()}, '
-               f'{torch.get_num_threads()} torch threads, torch '
+               f'{torch.get_num_threads()} threads, torch '
                f'{torch.__version__}, median of {args.repeats} timed runs '
                f'after {args.warmup} warm-up runs, batch 1')
-    lines = [
-        '| ' + ' | '.join(header) + ' |',
-        '|' + '|'.join('---' for _ in header) + '|',
-    ]
     out = open(args.out, 'w') if args.out else None
-    for line in lines:
-        emit(line, out)
+    emit('| ' + ' | '.join(header) + ' |', out)
+    emit('|' + '|'.join('---' for _ in header) + '|', out)
     for name in args.variants:
         backbone_type, arch, published = VARIANTS[name]
-        classifier = build_classifier(backbone_type, arch)
-        dense = build_dense_backbone(backbone_type, arch)
-        params = sum(p.numel() for p in classifier.parameters())
-        cls_macs = count_macs(classifier, cls_size) / 1e9
-        dense_macs = count_macs(dense, dense_size) / 1e9
-        timings = []
-        for model, size in ((classifier, cls_size), (dense, dense_size)):
-            timings += latencies_ms([model, fused_copy(model, size)], size,
-                                    args.repeats, args.warmup)
-        del classifier, dense
-        gc.collect()
+        models = dict(
+            classifier=build_classifier(backbone_type, arch),
+            dense=build_dense_backbone(backbone_type, arch))
+        params = sum(p.numel() for p in models['classifier'].parameters())
         label = f"{'V1' if backbone_type == 'EfficientFormer' else 'V2'}-" \
                 f'{arch.upper()}'
-        row = [
-            label, f'{params / 1e6:.2f}', f'{cls_macs:.2f}', f'{published}',
-            f'{100 * (cls_macs / published - 1):+.1f}%', f'{dense_macs:.1f}',
-            f'{timings[0]:.1f}', f'{timings[1]:.1f}', f'{timings[2]:.0f}',
-            f'{timings[3]:.0f}'
-        ]
+        row = [label, f'{params / 1e6:.2f}']
+        if 'classifier' in args.models:
+            macs = count_macs(models['classifier'], sizes['classifier']) / 1e9
+            row += [
+                f'{macs:.2f}', f'{published}',
+                f'{100 * (macs / published - 1):+.1f}%'
+            ]
+        if 'dense' in args.models:
+            macs = count_macs(models['dense'], sizes['dense']) / 1e9
+            row += [f'{macs:.1f}']
+        for model_name in args.models:
+            with tempfile.TemporaryDirectory() as work_dir:
+                times = time_model(models[model_name], sizes[model_name],
+                                   runtimes, args, work_dir)
+            digits = 1 if model_name == 'classifier' else 0
+            row += [f'{times[runtime]:.{digits}f}' for runtime in runtimes]
+            best = min(times, key=times.get)
+            row += [f"{times['fused'] / times[best]:.2f}x {best}"]
+            gc.collect()
+        del models
+        gc.collect()
         emit('| ' + ' | '.join(row) + ' |', out)
     emit(f'\n{machine}', out)
     if out is not None:
