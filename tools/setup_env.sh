@@ -136,6 +136,20 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
   echo "$WANT" > "$STAMP"
 fi
 
+# 5b. Deployment (docs/deployment.md): exporters and runtimes from
+#     requirements/deploy.txt, then MMDeploy without its pins (it pins
+#     protobuf<=3.20.2, which onnx cannot use; deploy.txt lists what it
+#     imports).
+MMDEPLOY_VERSION=1.3.1
+DEPLOY_STAMP="$VENV/.mmeformer-deploy-stamp"
+DEPLOY_WANT="$(sha1sum < "$REPO/requirements/deploy.txt" | cut -c1-16):mmdeploy$MMDEPLOY_VERSION"
+if [[ ! -f "$DEPLOY_STAMP" || "$(cat "$DEPLOY_STAMP")" != "$DEPLOY_WANT" ]]; then
+  log "installing the deployment requirements and MMDeploy $MMDEPLOY_VERSION"
+  "${PIP[@]}" install -q -r "$REPO/requirements/deploy.txt"
+  "${PIP[@]}" install -q --no-deps "mmdeploy==$MMDEPLOY_VERSION"
+  echo "$DEPLOY_WANT" > "$DEPLOY_STAMP"
+fi
+
 # 6. Verify: hosts import, mmcv ops run.
 log "verifying the environment"
 "$PY" "$REPO/tools/check_env.py"
