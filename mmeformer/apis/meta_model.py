@@ -2,7 +2,7 @@
 
 Built on the ``meta`` device, a model has every name and shape but no
 memory behind its tensors, so the tools build it before anything else to
-find, in a second and before any dataset is read:
+find, before any dataset is read:
 
 - arguments a module refuses (a bad ``out_indices`` or ``attn_ref_size``);
 - a backbone and a neck that do not connect, e.g. ``out_indices`` giving
@@ -10,21 +10,17 @@ find, in a second and before any dataset is read:
   ``AssertionError`` at the first iteration otherwise);
 - what a checkpoint has to fit (see :mod:`.checkpoint_fit`).
 """
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.logging import print_log
 from mmengine.registry import MODELS
 
 from .errors import ConfigError
 from .hosts import Host
 
 __all__ = ['build_meta_model', 'check_neck_inputs']
-
-#: Side of the image run through the backbone to read its outputs.
-PROBE_SIZE = 256
 
 
 def build_meta_model(cfg: Config, host: Host) -> nn.Module:
@@ -49,34 +45,14 @@ def build_meta_model(cfg: Config, host: Host) -> nn.Module:
                           f'{type(e).__name__}: {e}') from e
 
 
-def _feature_channels(backbone: nn.Module) -> Optional[List[int]]:
-    """Channels of the backbone's outputs, from a forward on ``meta``."""
-    probe = torch.empty(
-        1,
-        getattr(backbone, 'in_channels', 3),
-        PROBE_SIZE,
-        PROBE_SIZE,
-        device='meta')
-    try:
-        with torch.no_grad():
-            outs = backbone(probe)
-    except (NotImplementedError, RuntimeError) as e:
-        # An operation without a meta kernel: the real run will tell.
-        print_log(
-            f'Backbone outputs not checked ({type(e).__name__}: {e})',
-            logger='current',
-            level='DEBUG')
-        return None
-    outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    return [out.shape[1] for out in outs]
-
-
 def _as_list(value) -> List:
     return list(value) if isinstance(value, Sequence) else [value]
 
 
 def check_neck_inputs(model: nn.Module, cfg: Config) -> None:
     """Check that the neck takes the feature maps the backbone gives.
+
+    Checked for backbones that declare ``out_channels``, as ours do.
 
     Args:
         model (nn.Module): The model from :func:`build_meta_model`.
@@ -86,13 +62,11 @@ def check_neck_inputs(model: nn.Module, cfg: Config) -> None:
         ConfigError: If ``model.neck.in_channels`` differs from the
             channels of the backbone's outputs.
     """
-    backbone = getattr(model, 'backbone', None)
-    neck = getattr(model, 'neck', None)
-    wanted = getattr(neck, 'in_channels', None)
-    if backbone is None or not isinstance(wanted, Sequence):
+    given = getattr(getattr(model, 'backbone', None), 'out_channels', None)
+    wanted = getattr(getattr(model, 'neck', None), 'in_channels', None)
+    if not (isinstance(given, Sequence) and isinstance(wanted, Sequence)):
         return
-    given = _feature_channels(backbone)
-    if given is None or list(given) == list(wanted):
+    if list(given) == list(wanted):
         return
     out_indices = cfg.model.backbone.get('out_indices')
     indices = (f' (model.backbone.out_indices={_as_list(out_indices)})'

@@ -6,44 +6,22 @@ item without ``=``, out_indices the neck does not take and a truncated
 checkpoint each end in a short message that names the file or key and the
 fix, before anything is built or written. A dense config's intended start
 from an ImageNet classifier is one line, and the run's environment report is
-true on a CPU machine. Independent tool runs start together, so that their
-imports overlap.
+true on a CPU machine. The runs that stop before a Runner is built share
+one interpreter (see tool_runs.run_tools_in_one_process).
 """
 import glob
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 from tiny_datasets import make_ade20k
-from tool_runs import (REPO, SEGMENTATION, TOOLS, assert_ok, run_tool,
-                       tool_env, write_config)
+from tool_runs import (REPO, SEGMENTATION, assert_ok, run_tool,
+                       run_tools_in_one_process, write_config)
 
 from mmeformer.models import EfficientFormerV2
 
 CONVERTER = 'tools/model_converters/efficientformer_to_mmeformer.py'
-
-
-def run_tools(*runs, cwd):
-    """Run ``(tool, *args)`` tuples at once; the finished processes."""
-    procs = [
-        subprocess.Popen([sys.executable,
-                          osp.join(TOOLS, tool), *map(str, args)],
-                         cwd=cwd,
-                         env=tool_env(),
-                         stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE,
-                         text=True) for tool, *args in runs
-    ]
-    results = []
-    for proc in procs:
-        stdout, stderr = proc.communicate()
-        results.append(
-            subprocess.CompletedProcess(proc.args, proc.returncode, stdout,
-                                        stderr))
-    return results
 
 
 def assert_refused(proc, *fragments, max_lines=4):
@@ -80,8 +58,9 @@ def seg(tmp_path_factory):
     return root, config
 
 
-def test_a_checkpoint_that_does_not_fit_is_refused(seg):
-    """Issue 12, item 1: test.py and load_from; --partial-load opts out."""
+@pytest.fixture(scope='module')
+def refused(seg):
+    """The tools given the common mistakes, by name of the mistake."""
     root, config = seg
     s1 = root / 's1.pth'
     save_backbone(s1, EfficientFormerV2('s1'))
@@ -93,33 +72,6 @@ def test_a_checkpoint_that_does_not_fit_is_refused(seg):
             'stem.norm1.weight': torch.zeros(24),
             'stages.0.blocks.0.ls1.gamma': torch.zeros(48),
         }, timm)
-    tested, loaded, partial = run_tools(
-        ('test.py', config, s1, '--work-dir', root / 'refused_test'),
-        ('train.py', config, '--work-dir', root / 'refused_train',
-         '--cfg-options', f'load_from={timm}'),
-        ('test.py', config, s1, '--work-dir', root / 'partial',
-         '--partial-load'),
-        cwd=str(root))
-
-    assert_refused(tested, f'{s1} does not fit the model of {config}',
-                   'shape mismatches (', 'missing keys (',
-                   'It holds an efficientformerv2_s1 backbone.',
-                   'evaluate a checkpoint of this config\'s model',
-                   '--partial-load', max_lines=20)
-    assert_refused(loaded, f'{timm} does not fit the model of {config}',
-                   f'convert it first, with python {CONVERTER} {timm} '
-                   '--source timm', 'set load_from to a checkpoint',
-                   max_lines=20)
-    assert not (root / 'refused_test').exists()
-    assert not (root / 'refused_train').exists()
-
-    assert_ok(partial)
-    assert glob.glob(str(root / 'partial' / '*' / '*.json'))
-
-
-def test_common_mistakes_are_one_clear_message(seg):
-    """Issue 12, item 3: each in a few lines, nothing built or written."""
-    root, config = seg
     broken = root / 'broken.py'
     broken.write_text(f"_base_ = '{config}'\nmodel = dict(\n"
                       "    backbone=dict(drop_path_rate=0.1)\n"
@@ -130,28 +82,67 @@ def test_common_mistakes_are_one_clear_message(seg):
     missing_config = osp.join(REPO, 'configs', 'segmentation',
                               'fpn_eformerv2_s0_ade20k.py')
     work = root / 'work'
-
-    no_config, syntax, no_equals, indices, cut = run_tools(
-        ('train.py', missing_config, '--work-dir', work),
-        ('train.py', broken, '--work-dir', work),
-        ('train.py', config, '--work-dir', work, '--cfg-options', 'foo'),
-        ('train.py', config, '--work-dir', work, '--cfg-options',
-         'model.backbone.out_indices=[0,1,2]'),
-        ('test.py', config, truncated, '--work-dir', work),
+    runs = dict(
+        other_variant=('test.py', config, s1),
+        timm_load_from=('train.py', config, '--cfg-options',
+                        f'load_from={timm}'),
+        no_config=('train.py', missing_config),
+        syntax=('train.py', broken),
+        no_equals=('train.py', config, '--cfg-options', 'foo'),
+        out_indices=('train.py', config, '--cfg-options',
+                     'model.backbone.out_indices=[0,1,2]'),
+        truncated=('test.py', config, truncated),
+    )
+    procs = run_tools_in_one_process(
+        *[run + ('--work-dir', work) for run in runs.values()],
         cwd=str(root))
+    assert not work.exists(), 'nothing may be written'
+    return dict(
+        zip(runs, procs), config=config, s1=s1, timm=timm, broken=broken,
+        truncated_file=truncated, missing_config=missing_config)
 
-    assert_refused(no_config, f'{missing_config}: no such config file',
+
+def test_a_checkpoint_that_does_not_fit_is_refused(seg, refused):
+    """Issue 12, item 1: test.py and load_from; --partial-load opts out."""
+    config, s1, timm = refused['config'], refused['s1'], refused['timm']
+    assert_refused(refused['other_variant'],
+                   f'{s1} does not fit the model of {config}',
+                   'shape mismatches (', 'missing keys (',
+                   'It holds an efficientformerv2_s1 backbone.',
+                   'evaluate a checkpoint of this config\'s model',
+                   '--partial-load', max_lines=20)
+    assert_refused(refused['timm_load_from'],
+                   f'{timm} does not fit the model of {config}',
+                   f'convert it first, with python {CONVERTER} {timm} '
+                   '--source timm', 'set load_from to a checkpoint',
+                   max_lines=20)
+
+    root = seg[0]
+    partial = run_tool('test.py', config, str(s1), '--work-dir',
+                       str(root / 'partial'), '--partial-load',
+                       cwd=str(root))
+    assert_ok(partial)
+    assert glob.glob(str(root / 'partial' / '*' / '*.json'))
+
+
+def test_common_mistakes_are_one_clear_message(refused):
+    """Issue 12, item 3: each in a few lines, nothing built or written."""
+    assert_refused(refused['no_config'],
+                   f"{refused['missing_config']}: no such config file",
                    'Did you mean', 'fpn_eformerv2_s0_ade20k_40k.py')
-    assert_refused(syntax, f'{broken}, line ', 'syntax error')
-    assert no_equals.returncode == 2
-    assert_refused(no_equals, "argument --cfg-options: 'foo' is not "
-                   'KEY=VALUE', max_lines=3)
-    assert_refused(indices, 'the backbone gives 3 feature maps with '
-                   '[32, 48, 96] channels (model.backbone.out_indices='
-                   '[0, 1, 2]), but model.neck.in_channels is '
-                   '[32, 48, 96, 176]', 'model.neck.in_channels="[32,48,96]"')
-    assert_refused(cut, f'{truncated} cannot be read', 'truncated')
-    assert not work.exists()
+    assert_refused(refused['syntax'], f"{refused['broken']}, line ",
+                   'syntax error')
+    assert refused['no_equals'].returncode == 2
+    assert_refused(refused['no_equals'], "argument --cfg-options: 'foo' is "
+                   'not KEY=VALUE', max_lines=3)
+    assert_refused(refused['out_indices'],
+                   'the backbone gives 3 feature maps with [32, 48, 96] '
+                   'channels (model.backbone.out_indices=[0, 1, 2]), but '
+                   'model.neck.in_channels is [32, 48, 96, 176]',
+                   'model.neck.in_channels="[32,48,96]"')
+    assert_refused(refused['truncated'],
+                   f"{refused['truncated_file']} cannot be read",
+                   'truncated')
 
 
 @pytest.fixture(scope='module')

@@ -203,6 +203,11 @@ class BaseEfficientFormer(BaseModule):
             raise ValueError('out_indices must name at least one stage')
         return tuple(sorted(indices))
 
+    @property
+    def out_channels(self) -> List[int]:
+        """Channels of the returned feature maps, in order."""
+        return [self.channels[i] for i in self.out_indices]
+
     def stage_grid(self, stage: int) -> Grid:
         """Token grid of ``stage`` for an ``attn_ref_size`` input."""
         return tuple(math.ceil(s / 2**(stage + 2)) for s in self.ref_size)

@@ -453,3 +453,9 @@ def test_a_real_mismatch_at_init_stays_loud(backbone_cls, tiny_arch,
     dense.init_weights()
     assert any('size mismatch' in line for line in log_lines)
     assert not any('start at zero' in line for line in log_lines)
+
+
+def test_out_channels_follow_out_indices(backbone_cls, tiny_arch):
+    model = backbone_cls(tiny_arch, out_indices=(1, 3))
+    channels = tiny_arch['channels']
+    assert model.out_channels == [channels[1], channels[3]]
