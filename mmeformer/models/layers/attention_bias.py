@@ -1,6 +1,5 @@
 """Learned relative-position attention bias usable at any token grid."""
 import math
-import warnings
 from collections import OrderedDict
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -100,12 +99,12 @@ def _resize_axis_traced(matrix: torch.Tensor, dim: int,
            - 0.5).to(matrix.dtype)
     start = src.floor()
     weights = _cubic_tap_weights(src - start)
-    start = start.long()
     shape = [1] * matrix.dim()
     shape[dim] = -1
     out = None
     for offset, weight in zip(range(-1, 3), weights):
-        index = (start + offset).clamp(0, in_size - 1)
+        # Clamped as floats: ONNX opset 11 clips no integers.
+        index = (start + offset).clamp(0, in_size - 1).long()
         tap = matrix.index_select(dim, index) * weight.reshape(shape)
         out = tap if out is None else out + tap
     return out
@@ -276,14 +275,13 @@ class AttentionBias(nn.Module):
 
         The trace records the result as a constant tensor.
         """
-        with warnings.catch_warnings():
-            # Freezing the traced sizes is the point of a constant bias.
-            warnings.simplefilter('ignore', torch.jit.TracerWarning)
-            grids = (tuple(int(g) for g in query_grid),
-                     tuple(int(g) for g in key_grid))
+        # Nothing here is recorded: not even reading the traced sizes, which
+        # a constant bias freezes on purpose.
         tracing_state = torch._C._get_tracing_state()
         torch._C._set_tracing_state(None)
         try:
+            grids = (tuple(int(g) for g in query_grid),
+                     tuple(int(g) for g in key_grid))
             with torch.no_grad():
                 return self.compute(*grids).detach()
         finally:
