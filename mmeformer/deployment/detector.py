@@ -5,6 +5,7 @@ ONNX and runs the result with its custom-op library for ONNX Runtime
 (``RoIAlign``, ``NMS``), shipped in its wheel. MMDeploy 1.3.1 runs here
 under :func:`~.mmdeploy_compat.mmdeploy_compat`.
 """
+import copy
 import os.path as osp
 from contextlib import nullcontext
 from typing import Dict, Optional, Sequence, Union
@@ -162,8 +163,12 @@ def verify_detector(cfg: Config,
     data, _ = processor.create_input(
         image, get_input_shape(deploy_cfg), model.data_preprocessor)
     with torch.no_grad():
-        expected = model.predict(data['inputs'], data['data_samples'])
-        actual = backend(data['inputs'], data['data_samples'], mode='predict')
+        # Both fill the data samples they are given: one copy each.
+        expected = model.predict(data['inputs'],
+                                 copy.deepcopy(data['data_samples']))
+        actual = backend(
+            data['inputs'], copy.deepcopy(data['data_samples']),
+            mode='predict')
     worst = dict(num_dets=0, box_diff=0., score_diff=0.)
     for ref, out in zip(expected, actual):
         ref, out = ref.pred_instances, out.pred_instances
