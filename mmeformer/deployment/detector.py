@@ -18,7 +18,7 @@ from mmeformer.apis import SetupError
 from mmeformer.models.layers.attention_bias import constant_attention_bias
 from .files import atomic_output, check_output_path, check_shape
 from .mmdeploy_compat import mmdeploy_compat
-from .onnx_export import OPSET_RANGE
+from .onnx_export import check_opset
 from .wrappers import load_model
 
 __all__ = ['export_detector', 'verify_detector']
@@ -38,11 +38,7 @@ def _deploy_config(deploy_cfg: Union[str, Config],
         # MMDeploy's input_shape is (width, height).
         deploy_cfg.onnx_config.input_shape = [width, height]
     if opset_version is not None:
-        low, high = OPSET_RANGE
-        if not low <= opset_version <= high:
-            raise SetupError(
-                f'opset {opset_version} is not supported: the export needs '
-                f'an opset from {low} to {high}')
+        check_opset(opset_version)
         deploy_cfg.onnx_config.opset_version = opset_version
     return deploy_cfg
 

@@ -11,7 +11,8 @@ from mmeformer.models.layers.attention_bias import constant_attention_bias
 from .files import atomic_output, check_output_path, check_shape
 
 __all__ = [
-    'OPSET_RANGE', 'export_onnx', 'onnxruntime_session', 'run_onnxruntime',
+    'OPSET_RANGE', 'check_opset', 'export_onnx', 'onnxruntime_session',
+    'run_onnxruntime',
     'compare_outputs', 'verify_onnx'
 ]
 
@@ -21,6 +22,15 @@ OPSET_RANGE = (11, 20)
 
 #: Largest allowed |onnx - torch| relative to the output's max magnitude.
 RELATIVE_TOLERANCE = 1e-4
+
+
+def check_opset(opset_version: int) -> None:
+    """Refuse an opset outside :data:`OPSET_RANGE` with a clear error."""
+    low, high = OPSET_RANGE
+    if not low <= opset_version <= high:
+        raise SetupError(
+            f'opset {opset_version} is not supported: the export needs an '
+            f'opset from {low} to {high}')
 
 
 def export_onnx(model: nn.Module,
@@ -52,11 +62,7 @@ def export_onnx(model: nn.Module,
             output folder, before anything is written.
     """
     height, width = check_shape(shape)
-    low, high = OPSET_RANGE
-    if not low <= opset_version <= high:
-        raise SetupError(
-            f'opset {opset_version} is not supported: the export needs an '
-            f'opset from {low} to {high}')
+    check_opset(opset_version)
     output_file = check_output_path(output_file)
     # torch.onnx.export restores the wrapper's own mode on the whole model
     # afterwards: a wrapper left in training mode would switch it there.

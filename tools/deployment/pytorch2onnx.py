@@ -11,8 +11,9 @@ from mmengine.config import DictAction
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
 from mmeformer.apis import SetupError, load_config
-from mmeformer.deployment import (EXPORT_KINDS, build_export_model, check_shape,
-                                  default_kind, export_coreml,
+from mmeformer.deployment import (EXPORT_KINDS, build_export_model,
+                                  check_opset, check_output_path,
+                                  check_shape, default_kind, export_coreml,
                                   export_detector, export_onnx,
                                   verify_detector, verify_onnx)
 
@@ -145,8 +146,10 @@ def export(args) -> None:
             raise SetupError('--format coreml exports one fixed size and '
                              'cannot be verified off macOS; drop '
                              '--dynamic-export / --verify')
-    output_file = args.output_file or default_output(
-        args.config, kind, shape, args.dynamic_export, args.format)
+    output_file = check_output_path(args.output_file or default_output(
+        args.config, kind, shape, args.dynamic_export, args.format))
+    if args.opset_version is not None:
+        check_opset(args.opset_version)
 
     if kind == 'detector':
         deploy_cfg = args.deploy_cfg or osp.join(
