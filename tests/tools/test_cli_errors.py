@@ -60,7 +60,8 @@ def seg(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def refused(seg):
-    """The tools given the common mistakes, by name of the mistake."""
+    """The tools given the common mistakes, by name of the mistake, and a
+    test run with --partial-load."""
     root, config = seg
     s1 = root / 's1.pth'
     save_backbone(s1, EfficientFormerV2('s1'))
@@ -93,13 +94,18 @@ def refused(seg):
                      'model.backbone.out_indices=[0,1,2]'),
         truncated=('test.py', config, truncated),
     )
-    procs = run_tools_in_one_process(
+    # Last, as it builds a Runner: the opt-out of the fit check.
+    partial = ('test.py', config, s1, '--partial-load', '--work-dir',
+               root / 'partial')
+    *procs, partial = run_tools_in_one_process(
         *[run + ('--work-dir', work) for run in runs.values()],
+        partial,
         cwd=str(root))
     assert not work.exists(), 'nothing may be written'
     return dict(
-        zip(runs, procs), config=config, s1=s1, timm=timm, broken=broken,
-        truncated_file=truncated, missing_config=missing_config)
+        zip(runs, procs), partial=partial, config=config, s1=s1, timm=timm,
+        broken=broken, truncated_file=truncated,
+        missing_config=missing_config)
 
 
 def test_a_checkpoint_that_does_not_fit_is_refused(seg, refused):
@@ -117,12 +123,8 @@ def test_a_checkpoint_that_does_not_fit_is_refused(seg, refused):
                    '--source timm', 'set load_from to a checkpoint',
                    max_lines=20)
 
-    root = seg[0]
-    partial = run_tool('test.py', config, str(s1), '--work-dir',
-                       str(root / 'partial'), '--partial-load',
-                       cwd=str(root))
-    assert_ok(partial)
-    assert glob.glob(str(root / 'partial' / '*' / '*.json'))
+    assert_ok(refused['partial'])
+    assert glob.glob(str(seg[0] / 'partial' / '*' / '*.json'))
 
 
 def test_common_mistakes_are_one_clear_message(refused):
