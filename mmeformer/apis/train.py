@@ -6,9 +6,9 @@ from typing import Optional
 
 import torch
 from mmengine.config import Config
-from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from ..engine.distributed import log_once
 from .checkpoint_fit import check_checkpoint
 from .errors import UnsupportedOptionError
 from .hosts import get_host
@@ -16,7 +16,7 @@ from .meta_model import build_meta_model, check_neck_inputs
 from .preflight import check_train
 from .runner import build_runner, load_config
 
-__all__ = ['apply_train_options', 'train']
+__all__ = ['apply_train_options', 'train', 'warn_if_nothing_to_resume']
 
 
 def apply_train_options(cfg: Config,
@@ -65,7 +65,8 @@ def apply_train_options(cfg: Config,
 
 
 def warn_if_nothing_to_resume(cfg: Config) -> bool:
-    """Warn when ``--resume`` without a file finds nothing to resume.
+    """Warn, from the first process, when ``--resume`` without a file
+    finds nothing to resume.
 
     Like mmengine, training then starts from scratch: a job that is always
     launched with ``--resume`` (e.g. requeued after pre-emption) must be
@@ -86,11 +87,10 @@ def warn_if_nothing_to_resume(cfg: Config) -> bool:
         return False
     where = (f'{work_dir} holds no checkpoint'
              if osp.isdir(work_dir) else f'{work_dir} does not exist')
-    print_log(
+    log_once(
         f'--resume: {where}, so training starts from scratch. To continue '
         'a run, pass its work dir with --work-dir or its checkpoint with '
         '--resume CKPT.',
-        logger='current',
         level=logging.WARNING)
     return True
 

@@ -10,6 +10,7 @@ runs two processes with gloo on a CPU machine and with nccl on a GPU one.
 """
 import contextlib
 import copy
+import logging
 import os
 from typing import Any, Iterator
 
@@ -21,7 +22,7 @@ from mmengine.logging import print_log
 from mmengine.registry import MODEL_WRAPPERS
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ['setup_distributed', 'use_cpu_distributed']
+__all__ = ['log_once', 'setup_distributed', 'use_cpu_distributed']
 
 
 def use_cpu_distributed(launcher: str) -> bool:
@@ -59,15 +60,19 @@ def _sync_bn_to_bn(node: Any) -> int:
     return count
 
 
-def _log_once(message: str) -> None:
-    """Log from the first process only.
+def log_once(message: str, level: int = logging.INFO) -> None:
+    """Log from the first process only, before the process group exists.
 
-    The process group does not exist yet, so the rank comes from the
-    launcher's environment (torchrun's RANK, srun's SLURM_PROCID).
+    The rank comes from the launcher's environment (torchrun's RANK,
+    srun's SLURM_PROCID).
+
+    Args:
+        message (str): The message.
+        level (int): Its logging level. Defaults to ``logging.INFO``.
     """
     rank = os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0'))
     if rank == '0':
-        print_log(message, logger='current')
+        print_log(message, logger='current', level=level)
 
 
 def _prepare_cpu(cfg: Config) -> None:
@@ -76,7 +81,7 @@ def _prepare_cpu(cfg: Config) -> None:
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     backend = dist_cfg.get('backend', 'nccl')
     if backend != 'gloo':
-        _log_once(f'No CUDA device: using the gloo backend instead of '
+        log_once(f'No CUDA device: using the gloo backend instead of '
                   f'{backend!r}.')
         dist_cfg['backend'] = 'gloo'
 
@@ -98,7 +103,7 @@ def _prepare_cpu(cfg: Config) -> None:
         cfg.sync_bn = None
         converted += 1
     if converted:
-        _log_once('No CUDA device: SyncBatchNorm needs one, so BatchNorm '
+        log_once('No CUDA device: SyncBatchNorm needs one, so BatchNorm '
                   'layers normalise over each process\'s own batch.')
 
 
