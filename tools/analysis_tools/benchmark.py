@@ -44,7 +44,8 @@ Runtimes (--runtimes):
   ort-dynamic  ONNX Runtime on the dynamic-shape export, which resizes the
                biases in the graph on every run;
   openvino     OpenVINO on the static ONNX file.
-Exports are checked against PyTorch before timing. All runtimes use
+Exports are checked against PyTorch (within 1e-3 of the output magnitude)
+before timing. All runtimes use
 --threads threads; ONNX Runtime's worker threads do not spin between runs,
 so that they do not slow the runtime timed next, and OpenVINO (whose
 threads do) is timed in a block of its own after the others. "best" is the
@@ -219,7 +220,10 @@ def exported_runs(fused: nn.Module, x: torch.Tensor, runtimes: Sequence[str],
         if name in runtimes or (not dynamic and 'openvino' in runtimes):
             path = osp.join(work_dir, f'{name}.onnx')
             export_onnx(wrapper, size, path, dynamic=dynamic)
-            verify_onnx(wrapper, path, [size])
+            # A file to time, not the parity check of pytorch2onnx.py
+            # --verify: V1's dense first output is 1-4e-4 off in ONNX
+            # Runtime (docs/deployment.md).
+            verify_onnx(wrapper, path, [size], tolerance=1e-3)
             files[name] = path
     runs = {}
     inputs = x.numpy()
