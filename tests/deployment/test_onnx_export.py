@@ -62,8 +62,10 @@ def test_backbone_static_keeps_its_size(load_cfg, tmp_path):
     assert [d.dim_value for d in shape.dim] == [1, 3, 65, 97]
 
 
-@pytest.mark.parametrize('config', ['segmentation/fpn_eformer_l1_ade20k_40k.py',
-                                    'segmentation/fpn_eformerv2_s0_ade20k_40k.py'])
+@pytest.mark.parametrize('config', [
+    'segmentation/fpn_eformer_l1_ade20k_40k.py',
+    'segmentation/fpn_eformerv2_s0_ade20k_40k.py'
+])
 def test_segmentor_dynamic(config, load_cfg, tmp_path):
     model = build_export_model(load_cfg(config), 'segmentor')
     path = export_onnx(
