@@ -41,7 +41,8 @@ val_dataloader = dict(
     batch_size=3, num_workers=0,
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-model = dict({backbone})
+# No teacher file here: train the student alone.
+model = dict({backbone} teacher=None)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=4)
 ]
