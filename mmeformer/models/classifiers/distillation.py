@@ -5,6 +5,7 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.registry import DefaultScope
 from mmengine.runner import CheckpointLoader
 from mmpretrain.models import ImageClassifier
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
@@ -165,7 +166,10 @@ class DistillationImageClassifier(ImageClassifier):
         if self.teacher_cfg is None:
             raise ConfigError(
                 'model.teacher is None: there is no teacher to build')
-        teacher = MMPRETRAIN_MODELS.build(self.teacher_cfg)
+        # The teacher is an MMPretrain model whatever scope is current (a
+        # registry builds in the current default scope's registry).
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            teacher = MMPRETRAIN_MODELS.build(self.teacher_cfg)
         init_cfg = teacher.init_cfg
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
             self._load_teacher(teacher, init_cfg['checkpoint'])
