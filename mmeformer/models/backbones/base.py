@@ -259,12 +259,15 @@ class BaseEfficientFormer(BaseModule):
             tuple[Tensor]: One ``(N, C_i, ceil(H / 2^(i+2)),
             ceil(W / 2^(i+2)))`` map per index ``i`` in ``out_indices``.
         """
-        self.check_input(x)
-        if x.shape[0] == 0:
-            # The attention reshapes cannot infer sizes from 0 elements.
-            return tuple(
-                x.new_empty(0, self.channels[i], *self.output_grid(x, i))
-                for i in self.out_indices)
+        # A trace records neither branch: its sizes are symbolic and the
+        # exported graph must not freeze them.
+        if not torch.jit.is_tracing():
+            self.check_input(x)
+            if x.shape[0] == 0:
+                # The attention reshapes cannot infer sizes from 0 elements.
+                return tuple(
+                    x.new_empty(0, self.channels[i], *self.output_grid(x, i))
+                    for i in self.out_indices)
         x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
