@@ -10,7 +10,6 @@ import os.path as osp
 import shutil
 import sys
 import warnings
-
 from setuptools import find_packages, setup
 
 ROOT = osp.dirname(osp.abspath(__file__))
@@ -24,7 +23,8 @@ def readme() -> str:
 
 def get_version() -> str:
     scope: dict = {}
-    with open(osp.join(ROOT, 'mmeformer', 'version.py'), encoding='utf-8') as f:
+    with open(
+            osp.join(ROOT, 'mmeformer', 'version.py'), encoding='utf-8') as f:
         exec(compile(f.read(), 'version.py', 'exec'), scope)
     return scope['__version__']
 
@@ -42,7 +42,8 @@ def add_mim_extension() -> None:
     Editable installs link them, so edits show up without reinstalling;
     builds copy them into the wheel.
     """
-    if 'develop' in sys.argv or any(a.startswith('editable') for a in sys.argv):
+    if 'develop' in sys.argv or any(
+            a.startswith('editable') for a in sys.argv):
         mode = 'symlink'
     elif any(a in sys.argv for a in ('sdist', 'bdist_wheel')) or any(
             a.startswith('bdist') for a in sys.argv):

@@ -15,7 +15,7 @@ from mmengine.registry import Registry
 
 #: Backbones, heads, classifiers and other ``nn.Module`` building blocks.
 #: The classifiers are a location of their own: they name their errors
-#: through ``mmeformer.apis``, which imports ``mmeformer.models``.
+#: through ``mmeformer.runtime``, which imports ``mmeformer.models``.
 MODELS = Registry(
     'model',
     parent=MMENGINE_MODELS,

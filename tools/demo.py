@@ -83,9 +83,10 @@ def ensure_dataset(data_root: str) -> None:
         with open(meta_file) as f:
             meta = json.load(f)
         if meta['format_version'] == SHAPES_FORMAT_VERSION:
-            print(f'Using the shapes set in {data_root} ({meta["num_train"]}'
-                  f' training, {meta["num_val"]} validation images).',
-                  flush=True)
+            print(
+                f'Using the shapes set in {data_root} ({meta["num_train"]}'
+                f' training, {meta["num_val"]} validation images).',
+                flush=True)
             return
     start = time.time()
     print(f'Drawing the shapes set into {data_root} ...', flush=True)

@@ -4,7 +4,7 @@ import os
 import sys
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
-from mmeformer.apis import SetupError, evaluate
+from mmeformer.runtime import SetupError, evaluate
 from mmeformer.utils import CfgOptionsAction
 
 EPILOG = """\
@@ -65,7 +65,10 @@ def parse_args(argv=None):
         'tools/slurm_test.sh); gloo on CPU machines, nccl on GPUs')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument(
-        '--local_rank', '--local-rank', type=int, default=0,
+        '--local_rank',
+        '--local-rank',
+        type=int,
+        default=0,
         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))

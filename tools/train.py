@@ -4,7 +4,7 @@ import os
 import sys
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
-from mmeformer.apis import SetupError, train
+from mmeformer.runtime import SetupError, train
 from mmeformer.utils import CfgOptionsAction
 
 EPILOG = """\
@@ -72,7 +72,10 @@ def parse_args(argv=None):
         'tools/slurm_train.sh); gloo on CPU machines, nccl on GPUs')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument(
-        '--local_rank', '--local-rank', type=int, default=0,
+        '--local_rank',
+        '--local-rank',
+        type=int,
+        default=0,
         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))

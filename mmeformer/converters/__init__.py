@@ -5,8 +5,7 @@ Sources: the official classifiers, detectors and segmentors
 ``docs/converters.md`` and ``tools/model_converters/``.
 """
 from .bias import BIAS_MODES
-from .convert import (ConversionReport, convert_checkpoint,
-                      default_output_path)
+from .convert import ConversionReport, convert_checkpoint, default_output_path
 from .errors import ConversionError
 from .keymaps import SOURCES
 from .layouts import detect_source, is_mmeformer_layout

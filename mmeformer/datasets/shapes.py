@@ -51,7 +51,7 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -180,8 +180,8 @@ def _shape_colour(rng: np.random.Generator, label: int) -> np.ndarray:
     """A colour of the class's family: its palette colour, each channel
     shifted by up to ``_COLOUR_JITTER``."""
     colour = np.asarray(SHAPES_PALETTE[label], dtype=np.float32)
-    return np.clip(colour + rng.uniform(-_COLOUR_JITTER, _COLOUR_JITTER, 3),
-                   0, 255)
+    return np.clip(colour + rng.uniform(-_COLOUR_JITTER, _COLOUR_JITTER, 3), 0,
+                   255)
 
 
 def _draw_image(rng: np.random.Generator, size: int, min_size: int,
@@ -231,8 +231,8 @@ def _write_bytes(path: str, data: bytes) -> None:
 
 
 def _generate_split(root: str, split: str, num_images: int, img_size: int,
-                    seed: int, min_size: int, max_size: int,
-                    max_shapes: int, max_rotation: float) -> Dict:
+                    seed: int, min_size: int, max_size: int, max_shapes: int,
+                    max_rotation: float) -> Dict:
     """Write one split's images and label maps; return its COCO dict."""
     folder = _SPLITS[split]
     img_dir = osp.join(root, 'images', folder)
@@ -280,8 +280,7 @@ def _generate_split(root: str, split: str, num_images: int, img_size: int,
         for i, name in enumerate(SHAPES_CLASSES)
     ]
     return dict(
-        info=dict(
-            description='mmeformer synthetic shapes', version='1.0'),
+        info=dict(description='mmeformer synthetic shapes', version='1.0'),
         licenses=[],
         images=images,
         annotations=annotations,
@@ -344,16 +343,15 @@ def generate_shapes(out_dir: str,
                 f'{out_dir} already holds a shapes set; pass overwrite=True '
                 '(--overwrite) to redraw it.')
 
-    meta = shapes_meta(num_train, num_val, img_size, seed, min_size,
-                       max_size, max_shapes, max_rotation)
+    meta = shapes_meta(num_train, num_val, img_size, seed, min_size, max_size,
+                       max_shapes, max_rotation)
     tmp_dir = f'{out_dir}.tmp-{os.getpid()}'
     shutil.rmtree(tmp_dir, ignore_errors=True)
     os.makedirs(osp.join(tmp_dir, 'annotations'))
     counts = {}
     for split, num_images in (('train', num_train), ('val', num_val)):
         coco = _generate_split(tmp_dir, split, num_images, img_size, seed,
-                               min_size, max_size, max_shapes,
-                               max_rotation)
+                               min_size, max_size, max_shapes, max_rotation)
         counts[split] = len(coco['annotations'])
         with open(
                 osp.join(tmp_dir, 'annotations', f'instances_{split}.json'),

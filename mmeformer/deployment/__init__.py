@@ -18,8 +18,7 @@ __all__ = [
     'export_coreml', 'export_detector', 'verify_detector', 'MIN_SIZE',
     'atomic_output', 'check_output_path', 'check_shape', 'mmdeploy_compat',
     'needed_shims', 'OPSET_RANGE', 'check_opset', 'compare_outputs',
-    'export_onnx',
-    'onnxruntime_session', 'run_onnxruntime', 'verify_onnx', 'EXPORT_KINDS',
-    'BackboneExport', 'ClassifierExport', 'SegmentorExport',
+    'export_onnx', 'onnxruntime_session', 'run_onnxruntime', 'verify_onnx',
+    'EXPORT_KINDS', 'BackboneExport', 'ClassifierExport', 'SegmentorExport',
     'build_export_model', 'default_kind', 'load_model'
 ]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from mmeformer.apis import SetupError
+from mmeformer.runtime import SetupError
 from mmeformer.models.layers.attention_bias import constant_attention_bias
 from .files import atomic_output, check_output_path, check_shape
 from .mmdeploy_compat import mmdeploy_compat
@@ -24,8 +24,8 @@ from .wrappers import load_model
 __all__ = ['export_detector', 'verify_detector']
 
 
-def _deploy_config(deploy_cfg: Union[str, Config],
-                   shape: Optional[Sequence[int]],
+def _deploy_config(deploy_cfg: Union[str,
+                                     Config], shape: Optional[Sequence[int]],
                    opset_version: Optional[int]) -> Config:
     from mmdeploy.utils import is_dynamic_shape
     if not isinstance(deploy_cfg, Config):
@@ -98,8 +98,8 @@ def export_detector(cfg: Config,
     if fuse:
         model.backbone.switch_to_deploy()
     processor = build_task_processor(cfg, deploy_cfg, 'cpu')
-    data, inputs = processor.create_input(
-        image, get_input_shape(deploy_cfg), model.data_preprocessor)
+    data, inputs = processor.create_input(image, get_input_shape(deploy_cfg),
+                                          model.data_preprocessor)
     onnx_cfg = get_onnx_config(deploy_cfg)
     names = onnx_cfg['input_names'] + onnx_cfg['output_names']
     dynamic = is_dynamic_shape(deploy_cfg)
@@ -108,8 +108,8 @@ def export_detector(cfg: Config,
         export(
             model,
             inputs,
-            input_metas=dict(data_samples=data['data_samples'],
-                             mode='predict'),
+            input_metas=dict(
+                data_samples=data['data_samples'], mode='predict'),
             output_path_prefix=osp.splitext(tmp)[0],
             backend='onnxruntime',
             input_names=onnx_cfg['input_names'],
@@ -156,14 +156,15 @@ def verify_detector(cfg: Config,
         model.backbone.switch_to_deploy()
     processor = build_task_processor(cfg, deploy_cfg, 'cpu')
     backend = processor.build_backend_model([onnx_file])
-    data, _ = processor.create_input(
-        image, get_input_shape(deploy_cfg), model.data_preprocessor)
+    data, _ = processor.create_input(image, get_input_shape(deploy_cfg),
+                                     model.data_preprocessor)
     with torch.no_grad():
         # Both fill the data samples they are given: one copy each.
         expected = model.predict(data['inputs'],
                                  copy.deepcopy(data['data_samples']))
         actual = backend(
-            data['inputs'], copy.deepcopy(data['data_samples']),
+            data['inputs'],
+            copy.deepcopy(data['data_samples']),
             mode='predict')
     worst = dict(num_dets=0, box_diff=0., score_diff=0.)
     for ref, out in zip(expected, actual):

@@ -1,11 +1,9 @@
 """Write models to files atomically, check the sizes they are exported at."""
-import os
 import os.path as osp
-import shutil
-from contextlib import contextmanager
-from typing import Iterator, Sequence, Tuple
+from typing import Sequence, Tuple
 
-from mmeformer.apis import SetupError
+from mmeformer.runtime import SetupError
+from mmeformer.utils import atomic_output
 
 __all__ = ['MIN_SIZE', 'check_shape', 'check_output_path', 'atomic_output']
 
@@ -44,24 +42,3 @@ def check_output_path(path: str) -> str:
             f'cannot write {path}: the folder {parent} does not exist; '
             'create it first (mkdir -p)')
     return path
-
-
-@contextmanager
-def atomic_output(path: str) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only
-    when the block succeeds, so that a failed export leaves no file.
-
-    Works for files and for folders (Core ML packages).
-    """
-    base, ext = osp.splitext(path)
-    tmp = f'{base}.partial-{os.getpid()}{ext}'
-    try:
-        yield tmp
-        if osp.isdir(path) and not osp.islink(path):
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if osp.isdir(tmp):
-            shutil.rmtree(tmp)
-        elif osp.exists(tmp):
-            os.remove(tmp)

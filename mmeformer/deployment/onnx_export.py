@@ -6,14 +6,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from mmeformer.apis import SetupError
+from mmeformer.runtime import SetupError
 from mmeformer.models.layers.attention_bias import constant_attention_bias
 from .files import atomic_output, check_output_path, check_shape
 
 __all__ = [
     'OPSET_RANGE', 'check_opset', 'export_onnx', 'onnxruntime_session',
-    'run_onnxruntime',
-    'compare_outputs', 'verify_onnx'
+    'run_onnxruntime', 'compare_outputs', 'verify_onnx'
 ]
 
 #: Opsets the export supports: Range (the in-graph bias resize) needs 11,
@@ -172,8 +171,7 @@ def verify_onnx(model: nn.Module,
             expected = model(x)
         if isinstance(expected, torch.Tensor):
             expected = (expected, )
-        error = max(
-            compare_outputs(expected, run_onnxruntime(session, x)))
+        error = max(compare_outputs(expected, run_onnxruntime(session, x)))
         if not error <= tolerance:
             raise AssertionError(
                 f'{onnx_file} at {shape[0]}x{shape[1]}: ONNX Runtime differs '

@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.registry import MODELS
 from mmengine.runner import load_checkpoint
 
-from mmeformer.apis import SetupError, get_host
+from mmeformer.runtime import SetupError, get_host
 
 __all__ = [
     'ClassifierExport', 'BackboneExport', 'SegmentorExport', 'EXPORT_KINDS',
@@ -51,8 +51,8 @@ class BackboneExport(nn.Module):
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
-        self.output_names = tuple(
-            f'feat{i}' for i in range(len(backbone.out_indices)))
+        self.output_names = tuple(f'feat{i}'
+                                  for i in range(len(backbone.out_indices)))
 
     def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         return tuple(self.backbone(inputs))

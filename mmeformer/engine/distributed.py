@@ -82,7 +82,7 @@ def _prepare_cpu(cfg: Config) -> None:
     backend = dist_cfg.get('backend', 'nccl')
     if backend != 'gloo':
         log_once(f'No CUDA device: using the gloo backend instead of '
-                  f'{backend!r}.')
+                 f'{backend!r}.')
         dist_cfg['backend'] = 'gloo'
 
     wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(
@@ -104,7 +104,7 @@ def _prepare_cpu(cfg: Config) -> None:
         converted += 1
     if converted:
         log_once('No CUDA device: SyncBatchNorm needs one, so BatchNorm '
-                  'layers normalise over each process\'s own batch.')
+                 'layers normalise over each process\'s own batch.')
 
 
 def setup_distributed(cfg: Config) -> Config:

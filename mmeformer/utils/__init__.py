@@ -1,13 +1,15 @@
+from .atomic_files import atomic_output, atomic_torch_save, atomic_write_bytes
 from .checkpoint import (UnsafeCheckpointError, load_from_local,
                          register_safe_checkpoint_loader,
                          training_state_globals)
 from .collect_env import collect_env, verify_environment
 from .config import CfgOptionsAction, register_config_prefix
-from .size import parse_size
+from .size import Grid, Size, parse_size
 
 __all__ = [
     'UnsafeCheckpointError', 'load_from_local',
-    'register_safe_checkpoint_loader', 'training_state_globals',
-    'collect_env', 'verify_environment', 'CfgOptionsAction',
-    'register_config_prefix', 'parse_size'
+    'register_safe_checkpoint_loader', 'training_state_globals', 'collect_env',
+    'verify_environment', 'CfgOptionsAction', 'register_config_prefix', 'Grid',
+    'Size', 'parse_size', 'atomic_output', 'atomic_torch_save',
+    'atomic_write_bytes'
 ]

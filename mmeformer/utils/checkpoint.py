@@ -12,7 +12,6 @@ allows exactly the types mmengine itself writes into a checkpoint. Weight
 files from third parties hold plain tensors and load as before; a file that
 needs any other Python object is refused with an error that says why.
 """
-import builtins
 import os.path as osp
 import pickle
 from typing import Any, Callable, List, Optional, Tuple, Union
@@ -60,9 +59,9 @@ def training_state_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
     multiarray = getattr(np, '_core', None) or np.core
     multiarray = multiarray.multiarray
     dtype_classes = [
-        type(np.dtype(t)) for t in (np.bool_, np.int8, np.int16, np.int32,
-                                    np.int64, np.uint8, np.float16,
-                                    np.float32, np.float64)
+        type(np.dtype(t))
+        for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
+                  np.float16, np.float32, np.float64)
     ]
     return [
         HistoryBuffer,
@@ -77,7 +76,7 @@ def training_state_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
 
 
 def load_from_local(filename: str,
-                          map_location: Optional[Union[str, Callable]] = None):
+                    map_location: Optional[Union[str, Callable]] = None):
     """Load a local checkpoint with ``weights_only=True``.
 
     Tensors, containers of them and mmengine's own training state (message

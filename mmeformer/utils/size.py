@@ -6,8 +6,11 @@ spellings through :func:`parse_size`.
 """
 from typing import Sequence, Tuple, Union
 
-__all__ = ['parse_size']
+__all__ = ['Grid', 'Size', 'parse_size']
 
+#: A size or a token grid as ``(height, width)``.
+Grid = Tuple[int, int]
+#: The spellings :func:`parse_size` reads.
 Size = Union[int, str, Sequence[int]]
 
 
@@ -15,7 +18,7 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def parse_size(value: Size, name: str = 'size') -> Tuple[int, int]:
+def parse_size(value: Size, name: str = 'size') -> Grid:
     """Read a size as ``(height, width)``.
 
     Args:

@@ -21,7 +21,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import MODELS
 
 import mmeformer  # noqa: F401
-from mmeformer.apis import get_host
+from mmeformer.runtime import get_host
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TASKS = ('classification', 'detection', 'segmentation')
@@ -95,8 +95,8 @@ def epochs_of(config: str) -> int:
 
 
 def has_teacher(config: str) -> bool:
-    return task_of(config) == 'classification' and (
-        '_no-teacher_' not in config)
+    return task_of(config) == 'classification' and ('_no-teacher_'
+                                                    not in config)
 
 
 def _strings(node, where='cfg'):
@@ -169,8 +169,8 @@ def test_official_settings(config):
 
     assert cfg.optim_wrapper.get('clip_grad') is None
 
-    ckpt_name = ('efficientformerv2' if is_v2(config) else
-                 'efficientformer') + f'_{arch}_in1k.pth'
+    ckpt_name = ('efficientformerv2'
+                 if is_v2(config) else 'efficientformer') + f'_{arch}_in1k.pth'
     assert backbone.init_cfg == dict(
         type='Pretrained',
         checkpoint=f'checkpoints/{ckpt_name}',
@@ -281,8 +281,7 @@ def test_loss_step(built):
                                         copy.deepcopy(cfg.optim_wrapper))
     if arch_of(config) not in ('l1', 's0'):
         with torch.no_grad():
-            losses = model(**model.data_preprocessor(batch, True),
-                           mode='loss')
+            losses = model(**model.data_preprocessor(batch, True), mode='loss')
         loss, log_vars = model.parse_losses(losses)
         assert torch.isfinite(loss)
     else:

@@ -91,8 +91,8 @@ def test_out_paths(cli, capsys, official_s0, tmp_path):
 
     folder = tmp_path / 'converted'
     folder.mkdir()
-    status, _ = run(cli, capsys, official_s0, '--source', 'official',
-                    '--out', folder, '--quiet')
+    status, _ = run(cli, capsys, official_s0, '--source', 'official', '--out',
+                    folder, '--quiet')
     assert status == 0
     assert os.listdir(folder) == ['efficientformerv2_s0_in1k.pth']
 

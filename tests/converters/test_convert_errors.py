@@ -74,7 +74,7 @@ def test_truncated_safetensors(source_shapes, tmp_path):
 def test_not_a_state_dict(tmp_path):
     refused(tmp_path, [torch.zeros(1)], 'holds a list')
     refused(tmp_path, dict(model=dict(epoch=3, weight=torch.zeros(1))),
-            "entries that are not tensors")
+            'entries that are not tensors')
 
 
 def test_missing_keys(official_l1, tmp_path):

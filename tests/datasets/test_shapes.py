@@ -36,18 +36,19 @@ def shapes_root(tmp_path_factory):
 
 def test_layout(shapes_root):
     assert is_shapes_dataset(shapes_root)
-    assert is_shapes_dataset(shapes_root, shapes_meta(
-        seed=3, max_shapes=4, max_rotation=15., **SMALL))
-    assert not is_shapes_dataset(shapes_root, shapes_meta(
-        seed=4, max_shapes=4, max_rotation=15., **SMALL))
-    for split, folder, num in (('train', 'training', 6),
-                               ('val', 'validation', 3)):
+    assert is_shapes_dataset(
+        shapes_root,
+        shapes_meta(seed=3, max_shapes=4, max_rotation=15., **SMALL))
+    assert not is_shapes_dataset(
+        shapes_root,
+        shapes_meta(seed=4, max_shapes=4, max_rotation=15., **SMALL))
+    for split, folder, num in (('train', 'training', 6), ('val', 'validation',
+                                                          3)):
         images = sorted(os.listdir(osp.join(shapes_root, 'images', folder)))
-        maps = sorted(
-            os.listdir(osp.join(shapes_root, 'annotations', folder)))
+        maps = sorted(os.listdir(osp.join(shapes_root, 'annotations', folder)))
         assert len(images) == num
-        assert [osp.splitext(n)[0] for n in images
-                ] == [osp.splitext(n)[0] for n in maps]
+        assert [osp.splitext(n)[0]
+                for n in images] == [osp.splitext(n)[0] for n in maps]
         assert osp.isfile(
             osp.join(shapes_root, 'annotations', f'instances_{split}.json'))
 
@@ -120,7 +121,9 @@ def test_coco_in_mmdet(shapes_root):
             # The box is the mask's tight box, in mmdet's x1, y1, x2, y2.
             ys, xs = np.nonzero(mask)
             np.testing.assert_array_equal(
-                box, [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+                box,
+                [xs.min(), ys.min(),
+                 xs.max() + 1, ys.max() + 1])
         labels.update(gt.labels.tolist())
     assert labels <= {0, 1, 2}
     for ann in coco['annotations']:
@@ -163,11 +166,9 @@ def test_label_maps_in_mmseg(shapes_root, reduce_zero_label):
         seg_map_suffix='.png',
         metainfo=dict(classes=classes),
         reduce_zero_label=reduce_zero_label,
-        pipeline=[
-            LoadImageFromFile(),
-            LoadAnnotations(),
-            PackSegInputs()
-        ])
+        pipeline=[LoadImageFromFile(),
+                  LoadAnnotations(),
+                  PackSegInputs()])
     assert len(dataset) == 3
     for i in range(len(dataset)):
         seg = dataset[i]['data_samples'].gt_sem_seg.data.numpy()

@@ -3,7 +3,6 @@ import coremltools as ct
 from mmeformer.deployment import build_export_model, export_coreml
 
 
-
 def test_classifier_converts_with_its_inputs_and_outputs(load_cfg, tmp_path):
     model = build_export_model(
         load_cfg('classification/eformerv2_s0_in1k.py'), 'classifier')

@@ -5,14 +5,14 @@ import onnx
 import pytest
 import torch
 
-from mmeformer.apis import SetupError
-from mmeformer.deployment import (build_export_model, export_onnx,
-                                  verify_onnx)
+from mmeformer.runtime import SetupError
+from mmeformer.deployment import build_export_model, export_onnx, verify_onnx
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: One V1 and one V2 variant.
-CLASSIFIERS = ['classification/eformer_l1_in1k.py',
-               'classification/eformerv2_s0_in1k.py']
+CLASSIFIERS = [
+    'classification/eformer_l1_in1k.py', 'classification/eformerv2_s0_in1k.py'
+]
 #: Sizes off the attention reference grid, odd ones included.
 DYNAMIC_SIZES = [(64, 64), (65, 97)]
 
@@ -26,7 +26,8 @@ def test_classifier_static(config, load_cfg, tmp_path):
     # The biases are constants: no bicubic resize at run time (V2's
     # stride-2 attention upsamples its output bilinearly).
     modes = {
-        attr.s for node in graph.node if node.op_type == 'Resize'
+        attr.s
+        for node in graph.node if node.op_type == 'Resize'
         for attr in node.attribute if attr.name == 'mode'
     }
     assert b'cubic' not in modes
@@ -47,8 +48,8 @@ def test_backbone_dynamic_at_many_sizes(config, opset, load_cfg, tmp_path):
         dynamic=True,
         opset_version=opset)
     graph = onnx.load(path).graph
-    assert [o.name for o in graph.output] == ['feat0', 'feat1', 'feat2',
-                                              'feat3']
+    assert [o.name
+            for o in graph.output] == ['feat0', 'feat1', 'feat2', 'feat3']
     results = verify_onnx(model, path, DYNAMIC_SIZES)
     assert [shape for shape, _ in results] == DYNAMIC_SIZES
 
@@ -79,8 +80,11 @@ def test_export_is_fused_unless_asked(load_cfg):
     cfg = load_cfg('classification/eformerv2_s0_in1k.py')
     fused = build_export_model(cfg, 'classifier')
     eager = build_export_model(cfg, 'classifier', fuse=False)
-    count = lambda m: sum(isinstance(x, torch.nn.BatchNorm2d)  # noqa: E731
-                          for x in m.modules())
+
+    def count(model):
+        return sum(
+            isinstance(x, torch.nn.BatchNorm2d) for x in model.modules())
+
     assert count(fused) < count(eager)
 
 
@@ -110,8 +114,7 @@ def test_bad_export_arguments_write_nothing(kwargs, message, s0_classifier,
     assert os.listdir(tmp_path) == []
 
 
-def test_failed_export_leaves_no_file(s0_classifier, tmp_path,
-                                      monkeypatch):
+def test_failed_export_leaves_no_file(s0_classifier, tmp_path, monkeypatch):
 
     def fail(*args, **kwargs):
         with open(args[2], 'wb') as f:

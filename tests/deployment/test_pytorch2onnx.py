@@ -24,8 +24,10 @@ def test_exports_and_verifies_a_checkpoint(tool, tmp_path, capsys):
     checkpoint = str(tmp_path / 's0.pth')
     torch.save({'state_dict': model.state_dict()}, checkpoint)
     out = str(tmp_path / 's0.onnx')
-    tool([S0, '--checkpoint', checkpoint, '--shape', '64', '--verify',
-          '--output-file', out])
+    tool([
+        S0, '--checkpoint', checkpoint, '--shape', '64', '--verify',
+        '--output-file', out
+    ])
     printed = capsys.readouterr().out
     assert f'wrote {out}' in printed
     assert 'verified at 64x64' in printed
@@ -43,8 +45,9 @@ def test_exports_and_verifies_a_checkpoint(tool, tmp_path, capsys):
     (['--format', 'coreml', '--dynamic-export'], 'one fixed size'),
 ])
 def test_bad_input_is_one_clear_error(tool, tmp_path, capsys, args, message):
-    torch.save({'state_dict': {'backbone.stem.0.weight': torch.zeros(1)}},
-               str(tmp_path / 'other.pth'))
+    torch.save({'state_dict': {
+        'backbone.stem.0.weight': torch.zeros(1)
+    }}, str(tmp_path / 'other.pth'))
     before = sorted(os.listdir(tmp_path))
     args = [a.replace('{tmp}', str(tmp_path)) for a in args]
     with pytest.raises(SystemExit) as exit_info:

@@ -52,7 +52,10 @@ def read_lines(path):
 
 def test_two_processes(tmp_path):
     generate_shapes(
-        str(tmp_path / 'shapes'), num_train=8, num_val=2, img_size=128,
+        str(tmp_path / 'shapes'),
+        num_train=8,
+        num_val=2,
+        img_size=128,
         max_size=40)
     (tmp_path / 'dist_helper_hooks.py').write_text(RECORDER)
     config = tmp_path / 'tiny_dist.py'
@@ -89,15 +92,16 @@ def test_two_processes(tmp_path):
         OMP_WAIT_POLICY=os.environ.get('OMP_WAIT_POLICY', 'PASSIVE'),
         PYTHONPATH=os.pathsep.join(
             [str(tmp_path), os.environ.get('PYTHONPATH', '')]))
-    result = subprocess.run(
-        ['bash', 'tools/dist_train.sh',
-         str(config), '2', '--work-dir',
-         str(work_dir)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300)
+    result = subprocess.run([
+        'bash', 'tools/dist_train.sh',
+        str(config), '2', '--work-dir',
+        str(work_dir)
+    ],
+                            cwd=REPO,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
 
     # Each rank trained on its own half of the images: 2 iterations x 2.

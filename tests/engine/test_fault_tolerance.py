@@ -75,7 +75,6 @@ class DieWhileSavingHook(Hook):
         LocalBackend.put = put
 '''
 
-
 # --- End to end, through tools/train.py ------------------------------------
 
 
@@ -83,7 +82,10 @@ class DieWhileSavingHook(Hook):
 def setup_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp('fault_tolerance')
     generate_shapes(
-        str(root / 'shapes'), num_train=8, num_val=2, img_size=128,
+        str(root / 'shapes'),
+        num_train=8,
+        num_val=2,
+        img_size=128,
         max_size=40)
     (root / 'ft_helper_hooks.py').write_text(HELPER_HOOKS)
     base = f'''
@@ -130,8 +132,7 @@ def train_cmd(config, work_dir, *extra):
 
 
 def run_env(setup_dir):
-    path = os.pathsep.join(
-        [str(setup_dir), os.environ.get('PYTHONPATH', '')])
+    path = os.pathsep.join([str(setup_dir), os.environ.get('PYTHONPATH', '')])
     # As tools/demo.py: spinning OpenMP threads slow down small machines.
     return dict(
         os.environ,
@@ -204,8 +205,8 @@ def test_sigkill_during_training(setup_dir, uninterrupted):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert (work_dir / 'last_checkpoint').read_text() == str(
-        work_dir / 'iter_2.pth')
+    assert (work_dir / 'last_checkpoint').read_text() == str(work_dir /
+                                                             'iter_2.pth')
 
     result = train(setup_dir, setup_dir / 'tiny.py', work_dir, '--resume')
     assert result.returncode == 0, result.stdout + result.stderr
@@ -229,8 +230,8 @@ def test_sigkill_while_writing_a_checkpoint(setup_dir, uninterrupted):
     partial = work_dir / '.iter_4.pth.tmp'
     assert partial.is_file() and check_checkpoint(str(partial)) is not None
     assert not (work_dir / 'iter_4.pth').exists()
-    assert (work_dir / 'last_checkpoint').read_text() == str(
-        work_dir / 'iter_2.pth')
+    assert (work_dir / 'last_checkpoint').read_text() == str(work_dir /
+                                                             'iter_2.pth')
 
     result = train(setup_dir, setup_dir / 'tiny.py', work_dir, '--resume')
     assert result.returncode == 0, result.stdout + result.stderr

@@ -75,8 +75,8 @@ def refused(seg):
         }, timm)
     broken = root / 'broken.py'
     broken.write_text(f"_base_ = '{config}'\nmodel = dict(\n"
-                      "    backbone=dict(drop_path_rate=0.1)\n"
-                      "train_cfg = dict(max_iters=1)\n")
+                      '    backbone=dict(drop_path_rate=0.1)\n'
+                      'train_cfg = dict(max_iters=1)\n')
     truncated = root / 'truncated.pth'
     save_backbone(truncated, EfficientFormerV2('s0'))
     truncated.write_bytes(truncated.read_bytes()[:100000])
@@ -103,25 +103,35 @@ def refused(seg):
         cwd=str(root))
     assert not work.exists(), 'nothing may be written'
     return dict(
-        zip(runs, procs), partial=partial, config=config, s1=s1, timm=timm,
-        broken=broken, truncated_file=truncated,
+        zip(runs, procs),
+        partial=partial,
+        config=config,
+        s1=s1,
+        timm=timm,
+        broken=broken,
+        truncated_file=truncated,
         missing_config=missing_config)
 
 
 def test_a_checkpoint_that_does_not_fit_is_refused(seg, refused):
     """Issue 12, item 1: test.py and load_from; --partial-load opts out."""
     config, s1, timm = refused['config'], refused['s1'], refused['timm']
-    assert_refused(refused['other_variant'],
-                   f'{s1} does not fit the model of {config}',
-                   'shape mismatches (', 'missing keys (',
-                   'It holds an efficientformerv2_s1 backbone.',
-                   'evaluate a checkpoint of this config\'s model',
-                   '--partial-load', max_lines=20)
-    assert_refused(refused['timm_load_from'],
-                   f'{timm} does not fit the model of {config}',
-                   f'convert it first, with python {CONVERTER} {timm} '
-                   '--source timm', 'set load_from to a checkpoint',
-                   max_lines=20)
+    assert_refused(
+        refused['other_variant'],
+        f'{s1} does not fit the model of {config}',
+        'shape mismatches (',
+        'missing keys (',
+        'It holds an efficientformerv2_s1 backbone.',
+        'evaluate a checkpoint of this config\'s model',
+        '--partial-load',
+        max_lines=20)
+    assert_refused(
+        refused['timm_load_from'],
+        f'{timm} does not fit the model of {config}',
+        f'convert it first, with python {CONVERTER} {timm} '
+        '--source timm',
+        'set load_from to a checkpoint',
+        max_lines=20)
 
     assert_ok(refused['partial'])
     assert glob.glob(str(seg[0] / 'partial' / '*' / '*.json'))
@@ -135,16 +145,18 @@ def test_common_mistakes_are_one_clear_message(refused):
     assert_refused(refused['syntax'], f"{refused['broken']}, line ",
                    'syntax error')
     assert refused['no_equals'].returncode == 2
-    assert_refused(refused['no_equals'], "argument --cfg-options: 'foo' is "
-                   'not KEY=VALUE', max_lines=3)
-    assert_refused(refused['out_indices'],
-                   'the backbone gives 3 feature maps with [32, 48, 96] '
-                   'channels (model.backbone.out_indices=[0, 1, 2]), but '
-                   'model.neck.in_channels is [32, 48, 96, 176]',
-                   'model.neck.in_channels="[32,48,96]"')
+    assert_refused(
+        refused['no_equals'], "argument --cfg-options: 'foo' is "
+        'not KEY=VALUE',
+        max_lines=3)
+    assert_refused(
+        refused['out_indices'],
+        'the backbone gives 3 feature maps with [32, 48, 96] '
+        'channels (model.backbone.out_indices=[0, 1, 2]), but '
+        'model.neck.in_channels is [32, 48, 96, 176]',
+        'model.neck.in_channels="[32,48,96]"')
     assert_refused(refused['truncated'],
-                   f"{refused['truncated_file']} cannot be read",
-                   'truncated')
+                   f"{refused['truncated_file']} cannot be read", 'truncated')
 
 
 @pytest.fixture(scope='module')
@@ -153,17 +165,26 @@ def dense_start(seg):
     ``--resume`` in a work dir that does not exist: the design card's
     command after a mistyped --work-dir."""
     root, _ = seg
-    config = write_config(root / 'seg_pretrained.py', SEGMENTATION,
-                          str(root / 'ade'), pretrained=True)
+    config = write_config(
+        root / 'seg_pretrained.py',
+        SEGMENTATION,
+        str(root / 'ade'),
+        pretrained=True)
     (root / 'checkpoints').mkdir()
     save_backbone(
         root / 'checkpoints' / 'efficientformerv2_s0_in1k.pth',
         EfficientFormerV2('s0', final_norm=True),
         meta=dict(attn_ref_size=[224, 224]))
     work = root / 'mistyped'
-    proc = run_tool('train.py', config, '--resume', '--work-dir', str(work),
-                    '--cfg-options', 'train_cfg.max_iters=1',
-                    cwd=str(root))
+    proc = run_tool(
+        'train.py',
+        config,
+        '--resume',
+        '--work-dir',
+        str(work),
+        '--cfg-options',
+        'train_cfg.max_iters=1',
+        cwd=str(root))
     assert_ok(proc)
     return work, proc.stdout + proc.stderr
 

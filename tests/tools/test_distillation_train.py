@@ -26,7 +26,7 @@ from timm import create_model
 from tiny_datasets import make_imagenet
 
 import mmeformer  # noqa: F401
-from mmeformer.apis import MissingResourceError, train
+from mmeformer.runtime import MissingResourceError, train
 from mmeformer.utils import load_from_local
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -123,8 +123,8 @@ def write_config(root, data, epochs=EPOCHS):
 def iteration_losses(work_dir):
     """The logged losses of each iteration, from the run's scalars.json."""
     rows = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             rows += [json.loads(line) for line in f]
     return [row for row in rows if 'loss' in row]
@@ -141,8 +141,8 @@ def trained(tmp_path_factory):
     place_teacher(root)
     config = write_config(root, data)
     work_dir = osp.join(root, 'work')
-    assert run_tool('train.py', config, '--work-dir', work_dir,
-                    cwd=root) is None
+    assert run_tool(
+        'train.py', config, '--work-dir', work_dir, cwd=root) is None
     return root, config, work_dir
 
 
@@ -230,8 +230,7 @@ def test_teacher_of_other_classes_stops_before_training(tmp_path):
     place_teacher(root, num_classes=5)
     work_dir = osp.join(root, 'work')
     error = run_tool(
-        'train.py', write_config(root, data), '--work-dir', work_dir,
-        cwd=root)
+        'train.py', write_config(root, data), '--work-dir', work_dir, cwd=root)
     # tools/train.py exits with the message alone, no traceback.
     assert ': error: checkpoints/teacher.pth' in error.splitlines()[0]
     assert 'model.teacher.init_cfg.checkpoint' in error

@@ -22,7 +22,7 @@ from tool_runs import (CLASSIFICATION, DETECTION, SEGMENTATION, TOOLS,
                        assert_ok, make_coco80, run_tool, write_config)
 
 import mmeformer  # noqa: F401
-from mmeformer.apis import (MissingResourceError, UnknownHostError,
+from mmeformer.runtime import (MissingResourceError, UnknownHostError,
                             UnsupportedOptionError, evaluate, train)
 from mmeformer.utils import load_from_local
 
@@ -33,8 +33,8 @@ TASKS = {
                        (1, 2), 'epoch_{}.pth', ['accuracy/top1'], 3),
     'detection': (DETECTION, make_coco80, 'train_cfg.max_epochs', (1, 2),
                   'epoch_{}.pth', ['coco/bbox_mAP', 'coco/segm_mAP'], 2),
-    'segmentation': (SEGMENTATION, make_ade20k, 'train_cfg.max_iters',
-                     (2, 4), 'iter_{}.pth', ['mIoU'], 2),
+    'segmentation': (SEGMENTATION, make_ade20k, 'train_cfg.max_iters', (2, 4),
+                     'iter_{}.pth', ['mIoU'], 2),
 }
 
 
@@ -54,16 +54,20 @@ class RoundTrip:
         return osp.join(self.work_dir, self.ckpt.format(n))
 
     def train(self, *args):
-        return run_tool('train.py', self.config, '--work-dir', self.work_dir,
-                        *args, cwd=str(self.root))
+        return run_tool(
+            'train.py',
+            self.config,
+            '--work-dir',
+            self.work_dir,
+            *args,
+            cwd=str(self.root))
 
 
 @pytest.fixture(scope='module', params=list(TASKS))
 def trained(request, tmp_path_factory):
     """A task after a first short training run."""
     trip = RoundTrip(request.param, tmp_path_factory.mktemp(request.param))
-    proc = trip.train('--cfg-options',
-                      f'{trip.length_key}={trip.lengths[0]}')
+    proc = trip.train('--cfg-options', f'{trip.length_key}={trip.lengths[0]}')
     assert_ok(proc)
     return trip
 
@@ -138,8 +142,8 @@ def test_missing_dataset_stops_train_cleanly(tmp_path):
 def test_missing_checkpoint_stops_test_cleanly(tmp_path):
     config = write_config(tmp_path / 'seg.py', SEGMENTATION,
                           make_ade20k(str(tmp_path / 'ade')))
-    proc = run_tool('test.py', config, 'work_dirs/x/iter_4.pth',
-                    cwd=str(tmp_path))
+    proc = run_tool(
+        'test.py', config, 'work_dirs/x/iter_4.pth', cwd=str(tmp_path))
     assert proc.returncode != 0
     assert 'Traceback' not in proc.stderr
     assert 'work_dirs/x/iter_4.pth does not exist' in proc.stderr
@@ -172,9 +176,8 @@ def test_each_missing_imagenet_folder_is_named(tmp_path):
     with pytest.raises(MissingResourceError) as error:
         train(config, work_dir=str(tmp_path / 'work'))
     # mmpretrain's ImageNet reads <data_root>/<split> without a meta list.
-    assert [(path, where) for path, where, _ in error.value.problems] == [
-        (osp.join(data, 'train'), 'train_dataloader.dataset.split')
-    ]
+    assert [(path, where) for path, where, _ in error.value.problems
+            ] == [(osp.join(data, 'train'), 'train_dataloader.dataset.split')]
     assert 'image-net.org' in str(error.value)
     assert not (tmp_path / 'work').exists()
 

@@ -125,8 +125,8 @@ def make_ade20k(root: str,
         for i in range(count):
             img = _noise(rng, height, width)
             label = np.full((height, width), 1 + i % 3, dtype=np.uint8)
-            for j, (x1, y1, x2, y2) in enumerate(
-                    _boxes(rng, height, width, 2)):
+            for j, (x1, y1, x2,
+                    y2) in enumerate(_boxes(rng, height, width, 2)):
                 img[y1:y2, x1:x2] = 90 * (j + 1)
                 label[y1:y2, x1:x2] = 10 * (j + 1)
             label[:4] = 0

@@ -158,11 +158,12 @@ def run_tool(tool, *args, cwd):
     ``cwd`` is a scratch folder: relative paths in the configs
     (``checkpoints/...``, ``work_dirs/...``) resolve inside it.
     """
-    return subprocess.run([sys.executable, osp.join(TOOLS, tool), *args],
-                          cwd=cwd,
-                          env=tool_env(),
-                          capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, osp.join(TOOLS, tool), *args],
+        cwd=cwd,
+        env=tool_env(),
+        capture_output=True,
+        text=True)
 
 
 def assert_ok(proc):
@@ -182,7 +183,8 @@ for tool, args in runs:
             runpy.run_path(tool, run_name='__main__')
             code = 0
         except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+            code = e.code if isinstance(e.code, int) else int(
+                e.code is not None)
             if isinstance(e.code, str):
                 print(e.code, file=sys.stderr)
     results.append([code, out.getvalue(), err.getvalue()])
@@ -205,13 +207,14 @@ def run_tools_in_one_process(*runs, cwd):
             for tool, *args in runs]
     fd, results_file = tempfile.mkstemp(suffix='.json')
     os.close(fd)
-    proc = subprocess.run(
-        [sys.executable, '-c', _IN_ONE_PROCESS,
-         json.dumps(spec), results_file],
-        cwd=cwd,
-        env=tool_env(),
-        capture_output=True,
-        text=True)
+    proc = subprocess.run([
+        sys.executable, '-c', _IN_ONE_PROCESS,
+        json.dumps(spec), results_file
+    ],
+                          cwd=cwd,
+                          env=tool_env(),
+                          capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(results_file) as f:
         results = json.load(f)

@@ -65,8 +65,7 @@ def build_runner(work_dir, max_iters, resume=False):
             type='CosineAnnealingLR', by_epoch=False, begin=0, end=8),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=2,
-                            by_epoch=False),
+            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
             logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=[IterationRecorder()],
         resume=resume,
@@ -94,8 +93,7 @@ def test_mmengine_loader_alone_cannot_resume(tmp_path, default_torch_load):
         mmengine_loader(str(tmp_path / 'iter_2.pth'), 'cpu')
 
 
-def test_resume_continues_at_the_right_iteration(tmp_path,
-                                                 default_torch_load):
+def test_resume_continues_at_the_right_iteration(tmp_path, default_torch_load):
     uninterrupted = build_runner(tmp_path / 'whole', max_iters=8)
     uninterrupted.train()
 
@@ -110,7 +108,8 @@ def test_resume_continues_at_the_right_iteration(tmp_path,
     assert recorder(second).iters == [4, 5, 6, 7]
     assert second.iter == 8
     # The schedule continues where it stopped, as if never interrupted.
-    assert recorder(second).lrs == pytest.approx(recorder(uninterrupted).lrs[4:])
+    assert recorder(second).lrs == pytest.approx(
+        recorder(uninterrupted).lrs[4:])
 
     checkpoint = load_from_local(str(tmp_path / 'iter_4.pth'), 'cpu')
     assert checkpoint['meta']['iter'] == 4
@@ -135,7 +134,7 @@ class CodeOnLoad:
     """Unpickling this calls ``os.system``."""
 
     def __reduce__(self):
-        return (os.system, ('echo unsafe',))
+        return (os.system, ('echo unsafe', ))
 
 
 def test_unsafe_pickle_is_refused(tmp_path, default_torch_load):
@@ -152,8 +151,7 @@ class ReachesPastHistoryBuffer:
         return (getattr, (HistoryBuffer, '__subclasses__'))
 
 
-def test_getattr_is_restricted_to_history_buffer(tmp_path,
-                                                 default_torch_load):
+def test_getattr_is_restricted_to_history_buffer(tmp_path, default_torch_load):
     path = tmp_path / 'getattr.pth'
     torch.save({'f': ReachesPastHistoryBuffer()}, path)
     with pytest.raises(UnsafeCheckpointError, match='__subclasses__'):

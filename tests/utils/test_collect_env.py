@@ -11,11 +11,9 @@ def test_collect_env_reports_the_stack():
 
 def test_environment_checks_pass():
     results = verify_environment()
-    assert [name for name, _, _ in results] == [
-        'torchvision', 'mmcv_ops', 'host_models'
-    ]
-    failed = [(name, detail) for name, passed, detail in results
-              if not passed]
+    assert [name for name, _, _ in results
+            ] == ['torchvision', 'mmcv_ops', 'host_models']
+    failed = [(name, detail) for name, passed, detail in results if not passed]
     assert not failed
 
 

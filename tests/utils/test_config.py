@@ -33,7 +33,8 @@ def test_a_script_needs_to_import_mmeformer_first(tmp_path):
     code = ('import sys; from mmengine.config import Config; '
             '{}Config.fromfile(sys.argv[1]); print("parsed")')
     without = subprocess.run(
-        [sys.executable, '-c', code.format(''), str(path)],
+        [sys.executable, '-c',
+         code.format(''), str(path)],
         capture_output=True,
         text=True)
     assert without.returncode != 0

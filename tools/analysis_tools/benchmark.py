@@ -144,8 +144,7 @@ def build_classifier(backbone_type: str, arch: str) -> nn.Module:
         dict(
             type='ImageClassifier',
             backbone=dict(
-                type=f'mmeformer.{backbone_type}', arch=arch,
-                final_norm=True),
+                type=f'mmeformer.{backbone_type}', arch=arch, final_norm=True),
             neck=dict(type='GlobalAveragePooling'),
             head=dict(
                 type='mmeformer.EfficientFormerClsHead',
@@ -211,8 +210,8 @@ def exported_runs(fused: nn.Module, x: torch.Tensor, runtimes: Sequence[str],
     from mmeformer.deployment import (BackboneExport, ClassifierExport,
                                       export_onnx, onnxruntime_session,
                                       verify_onnx)
-    wrapper = (ClassifierExport(fused) if hasattr(fused, 'head') else
-               BackboneExport(fused)).eval()
+    wrapper = (ClassifierExport(fused)
+               if hasattr(fused, 'head') else BackboneExport(fused)).eval()
     size = tuple(x.shape[2:])
     files = {}
     for dynamic in (False, True):
@@ -233,11 +232,10 @@ def exported_runs(fused: nn.Module, x: torch.Tensor, runtimes: Sequence[str],
             runs[name] = (lambda s=session: s.run(None, {'input': inputs}))
     if 'openvino' in runtimes:
         import openvino as ov
-        compiled = ov.Core().compile_model(
-            files['ort-static'], 'CPU', {
-                'INFERENCE_NUM_THREADS': threads,
-                'PERFORMANCE_HINT': 'LATENCY'
-            })
+        compiled = ov.Core().compile_model(files['ort-static'], 'CPU', {
+            'INFERENCE_NUM_THREADS': threads,
+            'PERFORMANCE_HINT': 'LATENCY'
+        })
         request = compiled.create_infer_request()
         runs['openvino'] = lambda: request.infer({0: inputs})
     return runs
@@ -278,9 +276,8 @@ def fused_copy(model: nn.Module, size: Sequence[int]) -> nn.Module:
     return fused
 
 
-def time_model(model: nn.Module, size: Sequence[int],
-               runtimes: Sequence[str], args: argparse.Namespace,
-               work_dir: str) -> Dict[str, float]:
+def time_model(model: nn.Module, size: Sequence[int], runtimes: Sequence[str],
+               args: argparse.Namespace, work_dir: str) -> Dict[str, float]:
     """Median latency of ``model`` at ``size`` in each runtime."""
     x = torch.randn(1, 3, *size)
     fused = fused_copy(model, size)
@@ -294,7 +291,8 @@ def time_model(model: nn.Module, size: Sequence[int],
     times = {}
     for block in filter(None, blocks):
         times.update(
-            zip(block,
+            zip(
+                block,
                 latencies_ms([runs[name] for name in block], args.repeats,
                              args.warmup)))
     return {name: times[name] for name in runtimes}

@@ -10,7 +10,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
-from mmeformer.apis import SetupError, get_host, load_config
+from mmeformer.runtime import SetupError, get_host, load_config
 
 #: Default input (height, width) per host: the official papers' settings.
 DEFAULT_SHAPES = {
@@ -126,8 +126,7 @@ def complexity(cfg: Config,
         height, width = DEFAULT_SHAPES[host.scope]
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     model.eval()
-    wrapped = TensorForward(model,
-                            data_samples_for(host.scope, height, width))
+    wrapped = TensorForward(model, data_samples_for(host.scope, height, width))
     with torch.no_grad():
         result = get_model_complexity_info(
             wrapped,

@@ -10,12 +10,11 @@ import sys
 from mmengine.config import DictAction
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
-from mmeformer.apis import SetupError, load_config
+from mmeformer.runtime import SetupError, load_config
 from mmeformer.deployment import (EXPORT_KINDS, build_export_model,
-                                  check_opset, check_output_path,
-                                  check_shape, default_kind, export_coreml,
-                                  export_detector, export_onnx,
-                                  verify_detector, verify_onnx)
+                                  check_opset, check_output_path, check_shape,
+                                  default_kind, export_coreml, export_detector,
+                                  export_onnx, verify_detector, verify_onnx)
 
 KINDS = tuple(EXPORT_KINDS) + ('detector', )
 DEFAULT_SHAPES = dict(
@@ -146,8 +145,9 @@ def export(args) -> None:
             raise SetupError('--format coreml exports one fixed size and '
                              'cannot be verified off macOS; drop '
                              '--dynamic-export / --verify')
-    output_file = check_output_path(args.output_file or default_output(
-        args.config, kind, shape, args.dynamic_export, args.format))
+    output_file = check_output_path(
+        args.output_file or default_output(args.config, kind, shape,
+                                           args.dynamic_export, args.format))
     if args.opset_version is not None:
         check_opset(args.opset_version)
 

@@ -30,8 +30,7 @@ optim_wrapper = dict(
 
 param_scheduler = [
     # The official warm-up starts at warmup_ratio 1e-6, not mmdet's 1e-3.
-    dict(
-        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=500),
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=500),
     dict(
         type='MultiStepLR',
         begin=0,

@@ -11,8 +11,7 @@ model = dict(
         arch='s0',
         out_norm_cfg=None,
         norm_eval=False,
-        init_cfg=dict(
-            checkpoint='checkpoints/efficientformerv2_s0_in1k.pth')),
+        init_cfg=dict(checkpoint='checkpoints/efficientformerv2_s0_in1k.pth')),
     neck=dict(in_channels=[32, 48, 96, 176]))
 
 optim_wrapper = dict(optimizer=dict(weight_decay=0.05))

@@ -203,8 +203,7 @@ class AtomicCheckpointHook(CheckpointHook):
     def _find_complete_checkpoints(self, folders: List[str]) -> List[str]:
         """Complete checkpoints in ``folders``, newest step first."""
         pieces = re.split(r'\{[^{}]*\}', self.filename_tmpl)
-        pattern = re.compile('^' + r'(\d+)'.join(map(re.escape, pieces)) +
-                             '$')
+        pattern = re.compile('^' + r'(\d+)'.join(map(re.escape, pieces)) + '$')
         found = {}
         for folder in folders:
             if not osp.isdir(folder):
@@ -316,7 +315,9 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         self._resumed_rng = (checkpoint['meta']['iter'], states[get_rank()])
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         """Restore the random state on the first iteration after resuming.
 

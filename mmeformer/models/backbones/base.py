@@ -96,6 +96,8 @@ class BaseEfficientFormer(BaseModule):
     arch_zoo: Dict[str, dict] = {}
     arch_keys: Tuple[str, ...] = ()
     stem_act_cfg: dict = dict(type='GELU')
+    #: ``out_norm_cfg`` of the family's official dense backbones.
+    dense_out_norm_cfg: Optional[dict] = None
     num_stages = 4
     min_input_size = 32
 
@@ -153,9 +155,9 @@ class BaseEfficientFormer(BaseModule):
         if final_norm:
             self.norm = self.make_final_norm(self.channels[-1])
         self.out_norms = nn.ModuleList(
-            build_norm_layer(out_norm_cfg, self.channels[i])[1]
-            if out_norm_cfg is not None and i in self.out_indices else
-            nn.Identity() for i in range(self.num_stages))
+            build_norm_layer(out_norm_cfg, self.channels[i])[1] if out_norm_cfg
+            is not None and i in self.out_indices else nn.Identity()
+            for i in range(self.num_stages))
         self._freeze_stages()
 
     @classmethod

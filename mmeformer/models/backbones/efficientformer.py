@@ -201,6 +201,9 @@ class EfficientFormer(BaseEfficientFormer):
     }  # yapf: disable
     arch_keys = ('depths', 'channels', 'num_attn_blocks')
     stem_act_cfg = dict(type='ReLU')
+    # The official V1 detectors and segmentors normalise each output with a
+    # GroupNorm of one group; the V2 ones have no output norm.
+    dense_out_norm_cfg = dict(type='GN', num_groups=1)
     mlp_ratio = 4
 
     def __init__(self, arch: Union[str, dict] = 'l1', **kwargs) -> None:

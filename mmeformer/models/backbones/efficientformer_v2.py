@@ -39,14 +39,16 @@ class Attention4D(nn.Module):
             Defaults to ``dict(type='GELU')``.
     """
 
-    def __init__(self,
-                 channels: int,
-                 ref_grid: Grid,
-                 num_heads: int = 8,
-                 key_dim: int = 32,
-                 attn_ratio: int = 4,
-                 stride: int = 1,
-                 act_cfg: dict = dict(type='GELU')) -> None:
+    def __init__(
+            self,
+            channels: int,
+            ref_grid: Grid,
+            num_heads: int = 8,
+            key_dim: int = 32,
+            attn_ratio: int = 4,
+            stride: int = 1,
+            act_cfg: dict = dict(type='GELU'),
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.key_dim = key_dim
@@ -142,14 +144,16 @@ class Attention4DDownsample(nn.Module):
             Defaults to ``dict(type='GELU')``.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 ref_grid: Grid,
-                 num_heads: int = 8,
-                 key_dim: int = 16,
-                 attn_ratio: int = 4,
-                 act_cfg: dict = dict(type='GELU')) -> None:
+    def __init__(
+            self,
+            in_channels: int,
+            out_channels: int,
+            ref_grid: Grid,
+            num_heads: int = 8,
+            key_dim: int = 16,
+            attn_ratio: int = 4,
+            act_cfg: dict = dict(type='GELU'),
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.scale = key_dim**-0.5

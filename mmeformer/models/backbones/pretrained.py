@@ -42,8 +42,7 @@ def _select(state_dict: Dict[str, torch.Tensor], filename: str,
         return OrderedDict(
             (re.sub(r'^module\.', '', k), v) for k, v in state_dict.items())
     prefix = prefix if prefix.endswith('.') else prefix + '.'
-    selected = OrderedDict((k[len(prefix):], v)
-                           for k, v in state_dict.items()
+    selected = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items()
                            if k.startswith(prefix))
     if not selected:
         raise ValueError(f'{filename} holds no tensor named {prefix}*; '
@@ -89,9 +88,9 @@ def load_pretrained(backbone: nn.Module,
         return key not in own or state_dict[key].shape == own[key].shape
 
     restarted = [
-        k for k in state_dict if k.endswith('.attn_bias.table')
-        and not fits(k) and state_dict[k].dim() == 2
-        and state_dict[k].shape[0] == own[k].shape[0]
+        k for k in state_dict
+        if k.endswith('.attn_bias.table') and not fits(k) and
+        state_dict[k].dim() == 2 and state_dict[k].shape[0] == own[k].shape[0]
     ]
     mismatched = [k for k in state_dict if not fits(k) and k not in restarted]
     unused_norm: List[str] = [] if getattr(backbone, 'final_norm', True) else [

@@ -11,9 +11,9 @@ from mmpretrain.models import ImageClassifier
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 
-from mmeformer.apis.errors import (CheckpointError, ConfigError,
+from mmeformer.runtime.errors import (CheckpointError, ConfigError,
                                    MissingResourceError)
-from mmeformer.apis.preflight import CHECKPOINT_HINTS
+from mmeformer.runtime.preflight import CHECKPOINT_HINTS
 from mmeformer.registry import MODELS
 from ..heads import EfficientFormerClsHead
 
@@ -238,8 +238,7 @@ class DistillationImageClassifier(ImageClassifier):
                 f'model.head {dist_score.shape[-1]}: the teacher must '
                 'predict the same classes; set model.teacher.num_classes and '
                 'its checkpoint to match model.head.num_classes')
-        base = self.head.label_loss(cls_score,
-                                    self.head.targets(data_samples))
+        base = self.head.label_loss(cls_score, self.head.targets(data_samples))
         distill = distillation_loss(dist_score, teacher_score,
                                     self.distillation_type,
                                     self.distillation_tau)

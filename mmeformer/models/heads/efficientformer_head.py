@@ -72,8 +72,8 @@ class EfficientFormerClsHead(ClsHead):
         self.dist_head = nn.Linear(in_channels,
                                    num_classes) if distillation else None
 
-    def classifier_scores(
-            self, feats: Tuple[torch.Tensor]) -> List[torch.Tensor]:
+    def classifier_scores(self,
+                          feats: Tuple[torch.Tensor]) -> List[torch.Tensor]:
         """Logits of ``head`` and, with distillation, of ``dist_head``."""
         pre_logits = self.pre_logits(feats)
         scores = [self.head(pre_logits)]
@@ -134,7 +134,8 @@ class EfficientFormerClsHead(ClsHead):
                                  'batch augmentations such as Mixup are used')
             accuracy = Accuracy.calculate(
                 sum(scores) / len(scores), target, topk=self.topk)
-            losses.update(
-                {f'accuracy_top-{k}': a
-                 for k, a in zip(self.topk, accuracy)})
+            losses.update({
+                f'accuracy_top-{k}': a
+                for k, a in zip(self.topk, accuracy)
+            })
         return losses

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-Grid = Tuple[int, int]
+from mmeformer.utils.size import Grid
 
 
 def to_grid(size: Union[int, Sequence[int]]) -> Grid:
@@ -95,8 +95,8 @@ def _resize_axis_traced(matrix: torch.Tensor, dim: int,
     # torch's kernel rounds src once (a fused multiply-add); so does the
     # float64 product rounded to the input's precision. Rounding twice
     # would move float32 sources by up to 1e-4 pixel at dense sizes.
-    src = ((torch.arange(size, dtype=torch.float64) + 0.5) * scale.double()
-           - 0.5).to(matrix.dtype)
+    src = ((torch.arange(size, dtype=torch.float64) + 0.5) * scale.double() -
+           0.5).to(matrix.dtype)
     start = src.floor()
     weights = _cubic_tap_weights(src - start)
     shape = [1] * matrix.dim()
@@ -255,8 +255,7 @@ class AttentionBias(nn.Module):
             work.unsqueeze(0), size=size, mode='bicubic', align_corners=False)
         return resized.squeeze(0).to(bias.dtype)
 
-    def compute_traced(self, query_grid: Grid,
-                       key_grid: Grid) -> torch.Tensor:
+    def compute_traced(self, query_grid: Grid, key_grid: Grid) -> torch.Tensor:
         """The bias for grids that may be traced 0-dim tensors.
 
         Always resizes (exactly the identity at the reference grids), so

@@ -53,8 +53,7 @@ def fuse_conv_bn(module: nn.Module, prefix: str = '') -> FusionReport:
     report = FusionReport()
     units = list(module.named_modules(prefix=prefix.rstrip('.')))
     for name, unit in units:
-        if (isinstance(unit, ConvModule)
-                and isinstance(unit.norm, _BatchNorm)
+        if (isinstance(unit, ConvModule) and isinstance(unit.norm, _BatchNorm)
                 and unit.order.index('conv') < unit.order.index('norm')):
             mmcv_fuse_conv_bn(unit)
             dot = f'{name}.' if name else ''

@@ -79,10 +79,12 @@ class LinearMlp(nn.Module):
         (1, 49, 64)
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 hidden_channels: int,
-                 act_cfg: dict = dict(type='GELU')) -> None:
+    def __init__(
+            self,
+            in_channels: int,
+            hidden_channels: int,
+            act_cfg: dict = dict(type='GELU'),
+    ) -> None:
         super().__init__()
         self.fc1 = nn.Linear(in_channels, hidden_channels)
         self.act = build_activation_layer(act_cfg)

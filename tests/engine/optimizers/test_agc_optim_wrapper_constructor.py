@@ -47,8 +47,8 @@ def test_clips_as_timm_does():
     adaptive_clip_grad(reference.parameters(), clip_factor=0.01)
     clipped = [p.grad for p in reference.parameters()]
     assert any(not torch.equal(a, b) for a, b in zip(unclipped, clipped))
-    expected = [(p - g).detach() for p, g in zip(reference.parameters(),
-                                                 clipped)]
+    expected = [(p - g).detach()
+                for p, g in zip(reference.parameters(), clipped)]
 
     optim_wrapper.update_params(loss_of(model))
     for param, value in zip(model.parameters(), expected):
@@ -91,8 +91,9 @@ def test_bad_settings_are_named(clip_grad, match):
 
 @pytest.mark.parametrize('scope', ['mmpretrain', 'mmdet', 'mmseg'])
 def test_resolves_from_every_host(scope):
-    assert build(make_model(), scope, clip_grad=dict(AGC)).clip_func is (
-        adaptive_clip_grad)
+    assert build(
+        make_model(), scope,
+        clip_grad=dict(AGC)).clip_func is (adaptive_clip_grad)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='AMP needs CUDA')
@@ -115,5 +116,4 @@ def test_clips_the_unscaled_gradients_under_amp():
         loss = model(inputs).square().mean()
     optim_wrapper.update_params(loss)
     for param, value in zip(model.parameters(), expected):
-        torch.testing.assert_close(
-            param.detach(), value, rtol=1e-2, atol=1e-3)
+        torch.testing.assert_close(param.detach(), value, rtol=1e-2, atol=1e-3)

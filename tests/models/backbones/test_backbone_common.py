@@ -42,8 +42,7 @@ def test_out_indices(backbone_cls, tiny_arch, out_indices, expected):
     with torch.no_grad():
         outs = model(torch.rand(1, 3, 64, 96))
     assert [o.shape for o in outs] == [
-        (1, tiny_arch['channels'][i], 16 // 2**i, 24 // 2**i)
-        for i in expected
+        (1, tiny_arch['channels'][i], 16 // 2**i, 24 // 2**i) for i in expected
     ]
 
 
@@ -93,13 +92,12 @@ def test_drop_path_rates_grow_linearly(backbone_cls, tiny_arch):
         for block in stage.blocks
     ]
     total = sum(tiny_arch['depths'])
-    assert rates == pytest.approx([0.3 * i / (total - 1)
-                                   for i in range(total)])
+    assert rates == pytest.approx(
+        [0.3 * i / (total - 1) for i in range(total)])
     assert isinstance(model.stages[0].blocks[0].drop_path, DropPath)
 
 
-def test_with_cp_gives_the_same_outputs_and_gradients(backbone_cls,
-                                                      tiny_arch):
+def test_with_cp_gives_the_same_outputs_and_gradients(backbone_cls, tiny_arch):
     torch.manual_seed(0)
     model = backbone_cls(tiny_arch, out_indices=(0, 1, 2, 3)).train()
     model_cp = copy.deepcopy(model)
@@ -136,8 +134,7 @@ def test_arch_names_are_case_insensitive(backbone_cls):
 
 def test_arch_dict_missing_keys_are_listed(backbone_cls, tiny_arch):
     del tiny_arch['depths'], tiny_arch['num_attn_blocks']
-    with pytest.raises(ValueError,
-                       match=r"\['depths', 'num_attn_blocks'\]"):
+    with pytest.raises(ValueError, match=r"\['depths', 'num_attn_blocks'\]"):
         backbone_cls(tiny_arch)
 
 
@@ -203,8 +200,8 @@ def test_layer_depth(backbone_cls, tiny_arch):
         assert 0 <= depth(name)[0] <= total + 1
 
 
-def test_layer_decay_optimizer_accepts_the_classifier(
-        build_classifier, tiny_archs):
+def test_layer_decay_optimizer_accepts_the_classifier(build_classifier,
+                                                      tiny_archs):
     from mmpretrain.engine.optimizers import \
         LearningRateDecayOptimWrapperConstructor
     model = build_classifier(
@@ -216,8 +213,7 @@ def test_layer_decay_optimizer_accepts_the_classifier(
         paramwise_cfg=dict(layer_decay_rate=0.5))
     groups = constructor(model).optimizer.param_groups
     scales = {g['param_name']: g['lr_scale'] for g in groups}
-    assert scales['backbone.stem.conv1.conv.weight'] == pytest.approx(
-        0.5**7)
+    assert scales['backbone.stem.conv1.conv.weight'] == pytest.approx(0.5**7)
     assert scales['head.head.weight'] == 1.0
 
 
@@ -227,14 +223,14 @@ def test_switch_to_deploy_matches_the_unfused_model(backbone_cls, tiny_arch,
         backbone_cls(tiny_arch, out_indices=(0, 1, 2, 3),
                      final_norm=True)).eval()
     units = [
-        name for name, m in model.named_modules()
-        if isinstance(m, ConvModule)
+        name for name, m in model.named_modules() if isinstance(m, ConvModule)
     ]
     fused = copy.deepcopy(model)
     report = fused.switch_to_deploy()
     assert report.fused == [f'{name}.conv <- {name}.bn' for name in units]
-    assert all(isinstance(m.bn, nn.Identity) for m in fused.modules()
-               if isinstance(m, ConvModule))
+    assert all(
+        isinstance(m.bn, nn.Identity) for m in fused.modules()
+        if isinstance(m, ConvModule))
     left = [n for n, m in fused.named_modules() if isinstance(m, _BatchNorm)]
     assert report.unfused == left
     assert left == (['norm'] if backbone_cls is EfficientFormerV2 else [])
@@ -265,8 +261,8 @@ def test_index_buffers_are_not_in_the_state_dict(backbone_cls, tiny_arch):
     keys = list(model.state_dict())
     assert any(k.endswith('attn_bias.table') for k in keys)
     assert not any('index' in k for k in keys)
-    assert any(name.endswith('attn_bias.index')
-               for name, _ in model.named_buffers())
+    assert any(
+        name.endswith('attn_bias.index') for name, _ in model.named_buffers())
 
 
 def test_bias_cache_always_matches_uncached_outputs(backbone_cls, tiny_arch,
@@ -310,8 +306,7 @@ def test_bias_cache_always_matches_uncached_outputs(backbone_cls, tiny_arch,
     ('mmdet', 'mmdet.registry'),
     ('mmseg', 'mmseg.registry'),
 ])
-def test_build_from_every_host_scope(backbone_cls, tiny_arch, scope,
-                                     registry):
+def test_build_from_every_host_scope(backbone_cls, tiny_arch, scope, registry):
     host_models = __import__(registry, fromlist=['MODELS']).MODELS
     with DefaultScope.overwrite_default_scope(scope):
         model = host_models.build(
@@ -337,8 +332,7 @@ def test_pretrained_init_cfg_with_prefix(backbone_cls, tiny_arch, tmp_path,
     model = backbone_cls(
         tiny_arch,
         init_cfg=dict(
-            type='Pretrained', checkpoint=str(checkpoint),
-            prefix='backbone.'))
+            type='Pretrained', checkpoint=str(checkpoint), prefix='backbone.'))
     model.init_weights()
     loaded = model.state_dict()
     for key, value in source.state_dict().items():
@@ -357,10 +351,9 @@ def test_attn_ref_size_sets_per_axis_grids(backbone_cls, tiny_arch):
 def test_empty_batch_gives_empty_maps(backbone_cls, tiny_arch):
     model = backbone_cls(tiny_arch, out_indices=(0, 1, 2, 3)).eval()
     outs = model(torch.rand(0, 3, 65, 96))
-    assert [tuple(o.shape) for o in outs] == [
-        (0, channels, -(-65 // 2**(i + 2)), 96 // 2**(i + 2))
-        for i, channels in enumerate(tiny_arch['channels'])
-    ]
+    assert [tuple(o.shape) for o in outs
+            ] == [(0, channels, -(-65 // 2**(i + 2)), 96 // 2**(i + 2))
+                  for i, channels in enumerate(tiny_arch['channels'])]
 
 
 @pytest.mark.parametrize('out_indices', ['0', 1.0, [0, '1'], True])
@@ -439,8 +432,8 @@ def test_dense_start_from_a_classifier_is_one_line(backbone_cls, tiny_arch,
     assert '--attn-ref-size 512' in summary[0]
 
 
-def test_a_real_mismatch_at_init_stays_loud(backbone_cls, tiny_arch,
-                                            tmp_path, log_lines):
+def test_a_real_mismatch_at_init_stays_loud(backbone_cls, tiny_arch, tmp_path,
+                                            log_lines):
     other = copy.deepcopy(tiny_arch)
     other['channels'] = [c * 2 for c in other['channels']]
     checkpoint = str(tmp_path / 'other.pth')

@@ -36,9 +36,10 @@ def test_output_shapes(meta_model, size):
     assert [tuple(o.shape) for o in outs] == expected_shapes(arch, size)
 
 
-@pytest.mark.parametrize('arch, size', [(arch, (224, 224))
-                                        for arch in CHANNELS] +
-                         [('l1', size) for size in SIZES[1:]])
+@pytest.mark.parametrize('arch, size',
+                         [(arch, (224, 224))
+                          for arch in CHANNELS] + [('l1', size)
+                                                   for size in SIZES[1:]])
 def test_forward_computes_finite_maps(arch, size):
     model = EfficientFormer(arch, out_indices=(0, 1, 2, 3)).eval()
     with torch.no_grad():
@@ -47,9 +48,9 @@ def test_forward_computes_finite_maps(arch, size):
     assert all(torch.isfinite(o).all() for o in outs)
 
 
-@pytest.mark.parametrize('arch, params', [('l1', 12_289_928),
-                                          ('l3', 31_406_000),
-                                          ('l7', 82_229_328)])
+@pytest.mark.parametrize('arch, params',
+                         [('l1', 12_289_928), ('l3', 31_406_000),
+                          ('l7', 82_229_328)])
 def test_classifier_parameter_count(build_classifier, arch, params):
     model = build_classifier('EfficientFormer', arch)
     assert sum(p.numel() for p in model.parameters()) == params

@@ -37,9 +37,10 @@ def test_output_shapes(meta_model, size):
     assert [tuple(o.shape) for o in outs] == expected_shapes(arch, size)
 
 
-@pytest.mark.parametrize('arch, size', [(arch, (224, 224))
-                                        for arch in CHANNELS] +
-                         [('s0', size) for size in SIZES[1:]])
+@pytest.mark.parametrize('arch, size',
+                         [(arch, (224, 224))
+                          for arch in CHANNELS] + [('s0', size)
+                                                   for size in SIZES[1:]])
 def test_forward_computes_finite_maps(arch, size):
     model = EfficientFormerV2(arch, out_indices=(0, 1, 2, 3)).eval()
     with torch.no_grad():
@@ -48,8 +49,7 @@ def test_forward_computes_finite_maps(arch, size):
     assert all(torch.isfinite(o).all() for o in outs)
 
 
-@pytest.mark.parametrize('arch, params', [('s0', 3_600_256),
-                                          ('s1', 6_185_560),
+@pytest.mark.parametrize('arch, params', [('s0', 3_600_256), ('s1', 6_185_560),
                                           ('s2', 12_710_112),
                                           ('l', 26_322_288)])
 def test_classifier_parameter_count(build_classifier, arch, params):
@@ -71,10 +71,13 @@ def test_attention_placement(arch, num_attn):
     assert model.stages[3].blocks[-1].token_mixer.stride_conv is None
     assert isinstance(model.stages[3].downsample.attn, Attention4DDownsample)
     assert model.stages[2].downsample.attn is None
-    ratios = [b.mlp.fc1.conv.out_channels // c for stage, c in zip(
-        model.stages, model.channels) for b in stage.blocks]
-    expected = [r for s in EfficientFormerV2.arch_zoo[arch]['mlp_ratios']
-                for r in s]
+    ratios = [
+        b.mlp.fc1.conv.out_channels // c
+        for stage, c in zip(model.stages, model.channels) for b in stage.blocks
+    ]
+    expected = [
+        r for s in EfficientFormerV2.arch_zoo[arch]['mlp_ratios'] for r in s
+    ]
     assert ratios == expected
 
 

@@ -8,10 +8,9 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mmeformer.apis import MissingResourceError, SetupError
+from mmeformer.runtime import MissingResourceError, SetupError
 from mmeformer.models.classifiers import (DistillationImageClassifier,
                                           distillation_loss)
-
 
 NUM_CLASSES = 5
 #: A small timm network, random weights: the teacher of these tests.
@@ -149,8 +148,7 @@ def test_syncbn_conversion_leaves_the_teacher_alone(tiny_archs):
     model = convert_sync_batchnorm(model)
     model.init_weights()
     model = convert_sync_batchnorm(model)
-    assert any(
-        isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
     teacher_norms = [
         type(m) for m in model.teacher.modules()
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
@@ -174,8 +172,7 @@ def test_the_checkpoint_loads_strictly_without_teacher(build, tiny_archs):
     model.eval()
     image_classifier.eval()
     with torch.no_grad():
-        torch.testing.assert_close(
-            model(inputs), image_classifier(inputs))
+        torch.testing.assert_close(model(inputs), image_classifier(inputs))
 
 
 def test_teacher_is_built_by_init_weights_only(tiny_archs):
@@ -226,8 +223,9 @@ def test_teacher_checkpoint_is_loaded_strictly(build, tmp_path):
 def test_missing_teacher_checkpoint_names_key_and_tool(build, tmp_path):
     path = str(tmp_path / 'regnety_160_deit_in1k.pth')
     with pytest.raises(MissingResourceError) as error:
-        build(teacher=dict(
-            TEACHER, init_cfg=dict(type='Pretrained', checkpoint=path)))
+        build(
+            teacher=dict(
+                TEACHER, init_cfg=dict(type='Pretrained', checkpoint=path)))
     message = str(error.value)
     assert f'{path} does not exist (model.teacher.init_cfg.checkpoint)' in (
         message)

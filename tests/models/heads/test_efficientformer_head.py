@@ -27,8 +27,8 @@ def test_inference_averages_the_two_heads(head):
     samples = head.predict((feats, ))
     scores = torch.stack([s.pred_score for s in samples])
     torch.testing.assert_close(scores, F.softmax((cls + dist) / 2, dim=1))
-    assert [int(s.pred_label) for s in samples] == (
-        (cls + dist).argmax(1).tolist())
+    assert [int(s.pred_label)
+            for s in samples] == ((cls + dist).argmax(1).tolist())
 
 
 def test_loss_with_hard_labels_is_the_mean_of_both_heads(head):
@@ -71,9 +71,8 @@ def test_training_accuracy_needs_hard_labels():
         num_classes=5, in_channels=8, cal_acc=True, topk=(1, 2))
     feats = torch.randn(4, 8)
     hard = [DataSample().set_gt_label(i) for i in range(4)]
-    assert set(head.loss((feats, ), hard)) == {
-        'loss', 'accuracy_top-1', 'accuracy_top-2'
-    }
+    assert set(head.loss(
+        (feats, ), hard)) == {'loss', 'accuracy_top-1', 'accuracy_top-2'}
     soft = [DataSample().set_gt_score(torch.full((5, ), .2))] * 4
     with pytest.raises(ValueError, match='hard labels'):
         head.loss((feats, ), soft)
@@ -84,8 +83,7 @@ def test_bad_num_classes():
         EfficientFormerClsHead(num_classes=0, in_channels=8)
 
 
-def test_classifier_trains_with_mixup_and_cutmix(build_classifier,
-                                                 tiny_archs):
+def test_classifier_trains_with_mixup_and_cutmix(build_classifier, tiny_archs):
     from mmpretrain.registry import MODELS
     model = build_classifier(
         'EfficientFormer', tiny_archs['EfficientFormer'], num_classes=4)

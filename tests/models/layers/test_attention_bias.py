@@ -25,8 +25,8 @@ def first_appearance_index(key_res, query_stride):
     return torch.tensor(index).view(len(queries), len(keys)), len(offsets)
 
 
-@pytest.mark.parametrize('key_res, stride', [(7, 1), (14, 2), (7, 2),
-                                             (25, 1), (16, 2)])
+@pytest.mark.parametrize('key_res, stride', [(7, 1), (14, 2), (7, 2), (25, 1),
+                                             (16, 2)])
 def test_index_matches_official_enumeration(key_res, stride):
     bias = AttentionBias(8, key_res, query_stride=stride)
     index, num_offsets = first_appearance_index(key_res, stride)
@@ -158,7 +158,8 @@ def test_resize_keeps_the_table_dtype(bias, dtype):
     bias.to(dtype)
     out = bias((10, 13), (20, 26))
     expected = F.interpolate(
-        bias.table[:, bias.index][None].double(), size=(130, 520),
+        bias.table[:, bias.index][None].double(),
+        size=(130, 520),
         mode='bicubic').squeeze(0)
     assert out.dtype == dtype
     tolerance = 1e-12 if dtype == torch.float64 else 5e-2
@@ -210,8 +211,8 @@ def test_traced_resize_matches_torch_bicubic(src, dst):
             assert torch.equal(out, matrix)
         # float32 differs by the rounding of the tap weights only.
         scale = matrix.abs().max().item()
-        torch.testing.assert_close(out, expected, rtol=0,
-                                   atol=tolerance * scale)
+        torch.testing.assert_close(
+            out, expected, rtol=0, atol=tolerance * scale)
 
 
 def test_trace_at_the_reference_grid_resizes_at_other_grids():
@@ -223,8 +224,7 @@ def test_trace_at_the_reference_grid_resizes_at_other_grids():
             holder, torch.zeros(1, 7, 7), check_trace=False)
         for size in [(7, 7), (9, 12), (5, 4)]:
             x = torch.randn(1, *size)
-            torch.testing.assert_close(
-                traced(x), holder(x), rtol=0, atol=1e-5)
+            torch.testing.assert_close(traced(x), holder(x), rtol=0, atol=1e-5)
 
 
 def test_constant_bias_is_frozen_into_the_trace():

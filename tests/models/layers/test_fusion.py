@@ -11,8 +11,8 @@ class Chain(nn.Module):
         super().__init__()
         self.plain = conv_bn(3, 8, 3, act_cfg=dict(type='GELU'))
         self.depthwise = conv_bn(8, 8, 3, stride=2, groups=8)
-        self.act_first = conv_bn(8, 6, act_cfg=dict(type='GELU'),
-                                 act_first=True)
+        self.act_first = conv_bn(
+            8, 6, act_cfg=dict(type='GELU'), act_first=True)
         self.lone_bn = nn.BatchNorm2d(6)
 
     def forward(self, x):

@@ -26,10 +26,9 @@ def test_layer_norm_2d_equals_token_layer_norm():
     nn.init.normal_(norm.bias)
     x = torch.randn(2, 6, 3, 4)
     tokens = x.flatten(2).transpose(1, 2)
-    expected = nn.functional.layer_norm(tokens, (6, ), norm.weight,
-                                        norm.bias, norm.eps)
-    torch.testing.assert_close(
-        norm(x).flatten(2).transpose(1, 2), expected)
+    expected = nn.functional.layer_norm(tokens, (6, ), norm.weight, norm.bias,
+                                        norm.eps)
+    torch.testing.assert_close(norm(x).flatten(2).transpose(1, 2), expected)
 
 
 @pytest.mark.parametrize('size, expected', [((224, 224), (56, 56)),

@@ -66,12 +66,12 @@ def _what_it_is(path: str, state_dict: dict) -> str:
             f'first, with python {CONVERTER} {path} --source {source}.')
 
 
-def check_checkpoint(model: nn.Module,
-                     path: Optional[str],
-                     config: str,
-                     partial: bool = False,
-                     fix: str = 'pass a checkpoint of this config\'s model'
-                     ) -> None:
+def check_checkpoint(
+        model: nn.Module,
+        path: Optional[str],
+        config: str,
+        partial: bool = False,
+        fix: str = 'pass a checkpoint of this config\'s model') -> None:
     """Read ``path`` and check that it fits ``model``.
 
     Args:

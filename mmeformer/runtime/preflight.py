@@ -84,14 +84,12 @@ def _iter_datasets(cfg: dict, where: str) -> Iterator[Tuple[dict, str]]:
         yield cfg, where
 
 
-def _dataset_problems(dataset: dict,
-                      where: str) -> List[Tuple[str, str, str]]:
+def _dataset_problems(dataset: dict, where: str) -> List[Tuple[str, str, str]]:
     if dataset.get('backend_args'):
         # Remote storage (petrel, http...); only the backend can tell.
         return []
     hint = DATASET_HINTS.get(
-        _short_type(dataset),
-        'prepare the dataset as its README describes')
+        _short_type(dataset), 'prepare the dataset as its README describes')
     hint += (f', or point the config at your copy with --cfg-options '
              f'{where}.data_root=/path/to/it')
     data_root = dataset.get('data_root') or ''
@@ -121,9 +119,8 @@ def _dataset_problems(dataset: dict,
 
 def _evaluator_problems(evaluator: Any,
                         where: str) -> List[Tuple[str, str, str]]:
-    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [
-        evaluator
-    ]
+    metrics = evaluator if isinstance(evaluator,
+                                      (list, tuple)) else [evaluator]
     problems = []
     for i, metric in enumerate(metrics):
         if not isinstance(metric, dict):
@@ -132,8 +129,7 @@ def _evaluator_problems(evaluator: Any,
         ann_file = metric.get('ann_file')
         if _is_local(ann_file) and not osp.isfile(ann_file):
             problems.append(
-                (ann_file, f'{key}.ann_file',
-                 DATASET_HINTS.get('CocoDataset')
+                (ann_file, f'{key}.ann_file', DATASET_HINTS.get('CocoDataset')
                  if _short_type(metric) == 'CocoMetric' else ''))
     return problems
 

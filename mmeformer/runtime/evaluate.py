@@ -45,7 +45,8 @@ def apply_test_options(cfg: Config,
                 '.pkl or .pickle file')
         evaluator = cfg.test_evaluator
         metrics = list(evaluator) if isinstance(evaluator,
-                                                (list, tuple)) else [evaluator]
+                                                (list,
+                                                 tuple)) else [evaluator]
         cfg.test_evaluator = metrics + [
             dict(type=host.dump_metric, out_file_path=out)
         ]
