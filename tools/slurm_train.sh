@@ -16,30 +16,6 @@ set -euo pipefail
 
 TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$TOOLS/_launch_common.sh"
-if [[ $# -ge 1 && ( "$1" == -h || "$1" == --help ) ]]; then
-  print_usage "${BASH_SOURCE[0]}"; exit 0
-elif [[ $# -lt 4 ]]; then
-  print_usage "${BASH_SOURCE[0]}" >&2; exit 2
-fi
-
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-WORK_DIR=$4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-
-set -x
-# shellcheck disable=SC2086  # SRUN_ARGS holds several words
-srun -p "$PARTITION" \
-    --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" \
-    --ntasks="$GPUS" \
-    --ntasks-per-node="$GPUS_PER_NODE" \
-    --cpus-per-task="$CPUS_PER_TASK" \
-    --kill-on-bad-exit=1 \
-    $SRUN_ARGS \
-    "$PYTHON" -u "$TOOLS/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
-    --launcher=slurm "${@:5}"
+check_args 4 "$@"
+run_srun "$1" "$2" "$TOOLS/train.py" "$3" --work-dir="$4" --launcher=slurm \
+  "${@:5}"
