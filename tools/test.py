@@ -1,11 +1,9 @@
 """Evaluate a checkpoint of one of our configs with its host's metric."""
 import argparse
-import os
-import sys
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
-from mmeformer.runtime import SetupError, evaluate
-from mmeformer.utils import CfgOptionsAction
+from mmeformer.runtime import (add_config_arguments, add_launcher_arguments,
+                               evaluate, exit_on_setup_error, parse_tool_args)
 
 EPILOG = """\
 The host (MMPretrain, MMDetection or MMSegmentation) is the config's
@@ -28,8 +26,11 @@ def parse_args(argv=None):
         'split of its config, in the host the config names.',
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='config file path')
-    parser.add_argument('checkpoint', help='checkpoint file to evaluate')
+    add_config_arguments(
+        parser,
+        checkpoint='positional',
+        checkpoint_help='checkpoint file to evaluate',
+        cfg_options_example='test_dataloader.dataset.data_root=/data/coco/')
     parser.add_argument(
         '--work-dir',
         help='directory for logs and the metrics json (default: the '
@@ -48,36 +49,14 @@ def parse_args(argv=None):
         help='evaluate a checkpoint that fits the model only in part; by '
         'default one whose tensors do not all fit is refused before '
         'anything is built')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=CfgOptionsAction,
-        metavar='KEY=VALUE',
-        help='override config settings, e.g. '
-        'test_dataloader.dataset.data_root=/data/coco/; lists as '
-        'key="[a,b]", no spaces')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm'],
-        default='none',
-        help='how the processes were started: none (one process), pytorch '
-        '(torchrun, see tools/dist_test.sh) or slurm (srun, see '
-        'tools/slurm_test.sh); gloo on CPU machines, nccl on GPUs')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument(
-        '--local_rank',
-        '--local-rank',
-        type=int,
-        default=0,
-        help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    add_launcher_arguments(parser, 'test')
+    args = parse_tool_args(parser, argv)
     return parser, args
 
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    try:
+    with exit_on_setup_error(parser):
         evaluate(
             args.config,
             args.checkpoint,
@@ -87,8 +66,6 @@ def main(argv=None):
             cfg_options=args.cfg_options,
             launcher=args.launcher,
             partial_load=args.partial_load)
-    except SetupError as e:
-        sys.exit(f'{parser.prog}: error: {e}')
 
 
 if __name__ == '__main__':

@@ -1,11 +1,9 @@
 """Train one of our configs (or any config inheriting one) in its host."""
 import argparse
-import os
-import sys
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
-from mmeformer.runtime import SetupError, train
-from mmeformer.utils import CfgOptionsAction
+from mmeformer.runtime import (add_config_arguments, add_launcher_arguments,
+                               exit_on_setup_error, parse_tool_args, train)
 
 EPILOG = """\
 The host (MMPretrain, MMDetection or MMSegmentation) is the config's
@@ -29,7 +27,10 @@ def parse_args(argv=None):
         'segmentation (MMSegmentation), picked from the config.',
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='config file path')
+    add_config_arguments(
+        parser,
+        cfg_options_example='train_cfg.max_epochs=1 '
+        'model.backbone.init_cfg=None')
     parser.add_argument(
         '--work-dir',
         help='directory for logs and checkpoints (default: the config\'s '
@@ -56,35 +57,14 @@ def parse_args(argv=None):
         help='start from a load_from (or --resume) checkpoint that fits the '
         'model only in part; by default one whose tensors do not all fit is '
         'refused before anything is built')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=CfgOptionsAction,
-        metavar='KEY=VALUE',
-        help='override config settings, e.g. train_cfg.max_epochs=1 '
-        'model.backbone.init_cfg=None; lists as key="[a,b]", no spaces')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm'],
-        default='none',
-        help='how the processes were started: none (one process), pytorch '
-        '(torchrun, see tools/dist_train.sh) or slurm (srun, see '
-        'tools/slurm_train.sh); gloo on CPU machines, nccl on GPUs')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument(
-        '--local_rank',
-        '--local-rank',
-        type=int,
-        default=0,
-        help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    add_launcher_arguments(parser, 'train')
+    args = parse_tool_args(parser, argv)
     return parser, args
 
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    try:
+    with exit_on_setup_error(parser):
         train(
             args.config,
             work_dir=args.work_dir,
@@ -94,8 +74,6 @@ def main(argv=None):
             cfg_options=args.cfg_options,
             launcher=args.launcher,
             partial_load=args.partial_load)
-    except SetupError as e:
-        sys.exit(f'{parser.prog}: error: {e}')
 
 
 if __name__ == '__main__':

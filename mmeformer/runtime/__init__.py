@@ -2,6 +2,8 @@
 (MMPretrain, MMDetection or MMSegmentation), the checks before a run, the
 runner, training and evaluation."""
 from .checkpoint_fit import check_checkpoint
+from .cli import (add_config_arguments, add_launcher_arguments,
+                  exit_on_setup_error, parse_tool_args)
 from .errors import (CheckpointError, ConfigError, MissingResourceError,
                      SetupError, UnknownHostError, UnsupportedOptionError)
 from .evaluate import apply_test_options, evaluate
@@ -17,5 +19,6 @@ __all__ = [
     'evaluate', 'HOSTS', 'Host', 'get_host', 'check_checkpoint',
     'build_meta_model', 'check_neck_inputs', 'check_test', 'check_train',
     'ToolRunner', 'build_runner', 'load_config', 'apply_train_options',
-    'train', 'warn_if_nothing_to_resume'
+    'train', 'warn_if_nothing_to_resume', 'add_config_arguments',
+    'add_launcher_arguments', 'parse_tool_args', 'exit_on_setup_error'
 ]
