@@ -5,7 +5,8 @@ Sources: the official classifiers, detectors and segmentors
 ``docs/converters.md`` and ``tools/model_converters/``.
 """
 from .bias import BIAS_MODES
-from .convert import ConversionReport, convert_checkpoint, default_output_path
+from .convert import (ConversionReport, convert_checkpoint,
+                      default_output_path, save_checkpoint)
 from .errors import ConversionError
 from .keymaps import SOURCES
 from .layouts import detect_source, is_mmeformer_layout
@@ -14,5 +15,5 @@ from .variants import Variant, all_variants, parse_variant
 __all__ = [
     'BIAS_MODES', 'ConversionError', 'ConversionReport', 'SOURCES', 'Variant',
     'all_variants', 'convert_checkpoint', 'default_output_path',
-    'detect_source', 'is_mmeformer_layout', 'parse_variant'
+    'detect_source', 'is_mmeformer_layout', 'parse_variant', 'save_checkpoint'
 ]

@@ -24,13 +24,20 @@ from typing import Dict, List, Mapping, Tuple
 import torch
 import torch.nn.functional as F
 
+from mmeformer.utils import Grid
 from .errors import ConversionError, describe_problems
-
-Grid = Tuple[int, int]
 
 #: Ways of filling a table whose reference grid changes; the first is the
 #: default.
 BIAS_MODES = ('zero', 'resize')
+
+
+def check_bias_mode(mode: str) -> None:
+    """Raise :class:`ConversionError` unless ``mode`` is in
+    :data:`BIAS_MODES`."""
+    if mode not in BIAS_MODES:
+        raise ConversionError(
+            f'Unknown bias mode {mode!r}; choose one of {list(BIAS_MODES)}.')
 
 
 def resize_table(table: torch.Tensor, src_grid: Grid,
@@ -74,9 +81,7 @@ def adapt_bias_tables(tensors: 'OrderedDict[str, torch.Tensor]',
         ConversionError: If ``mode`` is unknown or a source table does not
             have the shape of its own reference grid.
     """
-    if mode not in BIAS_MODES:
-        raise ConversionError(
-            f'Unknown bias mode {mode!r}; choose one of {list(BIAS_MODES)}.')
+    check_bias_mode(mode)
     changed: Dict[Tuple[Grid, Grid], int] = {}
     kept: Dict[Grid, int] = {}
     bad = []

@@ -1,31 +1,31 @@
 """Converting a checkpoint from start to end: read, rename, check, write.
 
-Nothing is written unless every tensor the target model loads was found
-with the right shape and every tensor of the file was accounted for; the
-error then lists all problems at once.
+The check is a strict load into the target model built on the ``meta``
+device: nothing is written unless it loads every tensor, and the error then
+lists all problems at once.
 """
 import hashlib
+import os
 import os.path as osp
+import re
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import (Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
-                    Union)
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
+import torch.nn as nn
 
-from mmeformer.models.layers.attention_bias import to_grid
-from mmeformer.utils import parse_size
+from mmeformer.models.heads import EfficientFormerClsHead
+from mmeformer.models.layers import AttentionBias
+from mmeformer.utils import Grid, atomic_torch_save, parse_size
 from mmeformer.version import __version__
-from .bias import BIAS_MODES, adapt_bias_tables
+from .bias import BIAS_MODES, adapt_bias_tables, check_bias_mode
 from .errors import ConversionError, describe_problems
 from .keymaps import SOURCES, KeyMapping, SourceLayout, map_keys
+from .keymaps.official import DENSE_PARTS, OPTIONAL_PARTS
 from .layouts import detect_source, is_mmeformer_layout
 from .reading import extract_state_dict, read_checkpoint
-from .targets import bias_grids, build_backbone, expected_shapes
 from .variants import Variant, detect_variant, parse_variant
-from .writing import save_checkpoint
-
-Grid = Tuple[int, int]
 
 #: Default file name of each task's converted checkpoint, in ``checkpoints/``
 #: (the classifiers' are the default ``init_cfg`` checkpoints of the configs).
@@ -33,12 +33,6 @@ OUTPUT_NAMES = {
     'classification': '{name}_in1k{suffix}.pth',
     'detection': 'maskrcnn_{name}_coco{suffix}.pth',
     'segmentation': 'fpn_{name}_ade20k{suffix}.pth',
-}
-
-#: Parts a whole detector or segmentor needs besides the backbone.
-REQUIRED_PARTS = {
-    'detection': ('neck.', 'rpn_head.', 'roi_head.'),
-    'segmentation': ('neck.', 'decode_head.'),
 }
 
 
@@ -115,10 +109,8 @@ def parse_ref_size(value: Union[None, int, str, Sequence[int]],
     Raises:
         ConversionError: If the value cannot be read.
     """
-    if value is None:
-        return to_grid(default)
     try:
-        return parse_size(value, 'attn_ref_size')
+        return parse_size(default if value is None else value, 'attn_ref_size')
     except ValueError as e:
         raise ConversionError(str(e)) from e
 
@@ -140,7 +132,7 @@ def default_output_path(layout: SourceLayout, variant: Variant, ref_size: Grid,
         source's.
     """
     suffix = ''
-    if ref_size != to_grid(layout.ref_size):
+    if ref_size != parse_size(layout.ref_size):
         size = (
             str(ref_size[0])
             if ref_size[0] == ref_size[1] else f'{ref_size[0]}x{ref_size[1]}')
@@ -186,35 +178,128 @@ def output_path(out: Optional[str], default: str) -> str:
     return out
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+def save_checkpoint(checkpoint: Any, path: str) -> int:
+    """Save ``checkpoint`` to ``path`` all at once, or not at all.
 
+    Args:
+        checkpoint (Any): Object to save with :func:`torch.save`.
+        path (str): Destination; missing folders are created.
 
-def _own_storage(tensor: torch.Tensor) -> torch.Tensor:
-    """``tensor``, copied if it is a view into a larger storage.
+    Returns:
+        int: Size of the written file in bytes.
 
-    ``torch.save`` writes whole storages, so a view (e.g. a slice of a
-    checkpoint saved with shared storages) would drag all of it along.
+    Raises:
+        ConversionError: If the folder cannot be created or written to.
     """
-    tensor = tensor.detach()
-    if tensor.is_contiguous() and tensor.storage_offset() == 0 and \
-            tensor.untyped_storage().nbytes() == \
-            tensor.numel() * tensor.element_size():
-        return tensor
-    return tensor.clone(memory_format=torch.contiguous_format)
+    folder = osp.dirname(osp.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise ConversionError(f'Cannot write to {folder}: {e}') from e
+    try:
+        return atomic_torch_save(checkpoint, path)
+    except OSError as e:
+        raise ConversionError(f'Cannot write {path}: {e}') from e
 
 
-def _dense_problems(mapping: KeyMapping, task: str,
-                    variant: Variant) -> Tuple[List[str], List[str]]:
-    """Missing parts and neck inputs that do not fit the backbone."""
-    passthrough = [k for k in mapping.tensors if not k.startswith('backbone.')]
+def build_target(variant: Variant, task: str, ref_size: Grid,
+                 head: Optional[dict]) -> nn.Module:
+    """The model a converted checkpoint is for, on the ``meta`` device.
+
+    Args:
+        variant (Variant): The variant.
+        task (str): ``'classification'`` for the backbone with its final
+            norm; ``'detection'`` or ``'segmentation'`` for the backbone of
+            a dense model, with the family's official output norms.
+        ref_size (tuple[int, int]): ``attn_ref_size`` of the backbone.
+        head (dict, optional): Arguments of the classifier's
+            :class:`EfficientFormerClsHead` but ``in_channels``; None for
+            no head.
+
+    Returns:
+        nn.Module: ``backbone`` (and ``head``) without memory behind their
+        tensors, named as in the classifier, detector or segmentor.
+    """
+    cls = variant.backbone_cls
+    if task == 'classification':
+        kwargs = dict(final_norm=True)
+    else:
+        kwargs = dict(
+            out_indices=(0, 1, 2, 3), out_norm_cfg=cls.dense_out_norm_cfg)
+    try:
+        with torch.device('meta'):
+            parts = dict(
+                backbone=cls(
+                    arch=variant.arch, attn_ref_size=ref_size, **kwargs))
+            if head is not None:
+                parts['head'] = EfficientFormerClsHead(
+                    in_channels=variant.channels[-1], **head)
+    except ValueError as e:
+        raise ConversionError(
+            f'Cannot build {variant.name} for attn_ref_size {ref_size}: {e}'
+        ) from e
+    return nn.ModuleDict(parts)
+
+
+def bias_grids(model: nn.Module) -> Dict[str, Grid]:
+    """The key grid of every attention-bias table, by state-dict name."""
+    return {
+        f'{name}.table': module.key_grid
+        for name, module in model.named_modules()
+        if isinstance(module, AttentionBias)
+    }
+
+
+def load_problems(model: nn.Module, mapping: KeyMapping,
+                  tensors: Dict[str, torch.Tensor]) -> Dict[str, List[str]]:
+    """What a strict load of ``tensors`` into ``model`` reports.
+
+    Args:
+        model (nn.Module): A model on the ``meta`` device; the tensors are
+            assigned to it, not copied.
+        mapping (KeyMapping): Where each tensor came from.
+        tensors (dict[str, Tensor]): The tensors to load.
+
+    Returns:
+        dict[str, list[str]]: Missing keys, unexpected and mismatched
+        tensors (named by their source key) and other errors.
+    """
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    try:
+        model.load_state_dict(tensors, strict=True, assign=True)
+        return {}
+    except RuntimeError as e:
+        # One line per error after the first: 'Missing key(s) in
+        # state_dict: "a", "b". ', 'size mismatch for a: ...'.
+        lines = str(e).split('\n\t')[1:]
+    problems = dict(missing=[], unexpected=[], mismatched=[], other=[])
+    for line in lines:
+        keys = re.findall(r'"([^"]+)"', line)
+        if line.startswith('Missing key(s)'):
+            problems['missing'] += keys
+        elif line.startswith('Unexpected key(s)'):
+            problems['unexpected'] += [
+                f'{mapping.origins[k]} (as {k})' for k in keys
+            ]
+        elif line.startswith('size mismatch for '):
+            k = line[len('size mismatch for '):].split(': ')[0]
+            problems['mismatched'].append(
+                f'{mapping.origins[k]} (as {k}): '
+                f'{tuple(tensors[k].shape)}, expected {shapes[k]}')
+        else:
+            problems['other'].append(line)
+    return problems
+
+
+def dense_problems(mapping: KeyMapping, task: str,
+                   variant: Variant) -> Dict[str, List[str]]:
+    """Missing parts of a detector or segmentor, and neck inputs that do not
+    fit the backbone (the parts kept as they are are not loaded here)."""
+    kept = [k for k in mapping.tensors if not k.startswith('backbone.')]
     missing = [
-        f'{part}* (no tensor of this part)' for part in REQUIRED_PARTS[task]
-        if not any(k.startswith(part) for k in passthrough)
+        f'{part}* (no tensor of this part)' for part in DENSE_PARTS[task]
+        if part not in OPTIONAL_PARTS and not any(
+            k.startswith(part) for k in kept)
     ]
     mismatched = []
     for i, channels in enumerate(variant.channels):
@@ -225,45 +310,7 @@ def _dense_problems(mapping: KeyMapping, task: str,
             mismatched.append(
                 f'{name}: {tuple(tensor.shape)} takes {tensor.shape[1]} '
                 f'input channels, the backbone gives {channels}')
-    return missing, mismatched
-
-
-def _problems(mapping: KeyMapping, expected: Mapping[str, tuple], task: str,
-              variant: Variant) -> str:
-    """Everything that keeps the target model from loading the tensors.
-
-    Args:
-        mapping (KeyMapping): The renamed tensors.
-        expected (Mapping[str, tuple]): Names and shapes the model loads.
-        task (str): The target task; detectors and segmentors keep their
-            other parts, which are checked for presence and fit.
-        variant (Variant): The variant.
-
-    Returns:
-        str: The problems, formatted; empty if there are none.
-    """
-    dense = task != 'classification'
-    missing = [k for k in expected if k not in mapping.tensors]
-    unexpected = [
-        f'{mapping.origins[k]} (as {k})' for k in mapping.tensors
-        if k not in expected and not (dense and not k.startswith('backbone.'))
-    ] + mapping.unknown
-    mismatched = [
-        f'{mapping.origins[k]} (as {k}): {tuple(mapping.tensors[k].shape)}, '
-        f'expected {shape}' for k, shape in expected.items()
-        if k in mapping.tensors and tuple(mapping.tensors[k].shape) != shape
-    ]
-    if dense:
-        missing_parts, neck_mismatched = _dense_problems(
-            mapping, task, variant)
-        missing += missing_parts
-        mismatched += neck_mismatched
-    return describe_problems([
-        ('missing keys (needed by the model, not in the file)', missing),
-        ('unexpected keys (in the file, not in the model)', unexpected),
-        ('shape mismatches', mismatched),
-        ('keys that would share one name', mapping.clashes),
-    ])
+    return dict(missing=missing, mismatched=mismatched)
 
 
 def _dataset_meta(checkpoint: dict) -> Optional[dict]:
@@ -323,9 +370,7 @@ def convert_checkpoint(
     if source not in SOURCES:
         raise ConversionError(
             f'Unknown source {source!r}; choose one of {list(SOURCES)}.')
-    if dense_bias not in BIAS_MODES:
-        raise ConversionError(f'Unknown bias mode {dense_bias!r}; choose '
-                              f'one of {list(BIAS_MODES)}.')
+    check_bias_mode(dense_bias)
     layout = SOURCES[source]
     named = parse_variant(variant) if variant else None
     ref_size = parse_ref_size(attn_ref_size, layout.ref_size)
@@ -362,21 +407,35 @@ def convert_checkpoint(
     say(f'{"Checked" if named else "Detected"} variant {found.name}')
 
     head = mapping.tensors.get('head.head.weight')
-    backbone = build_backbone(found, layout.task, ref_size)
-    expected = expected_shapes(
-        backbone,
-        found,
-        layout.task,
+    head_cfg = dict(
         num_classes=int(head.shape[0]) if head is not None else 1000,
         distillation='head.dist_head.weight' in mapping.tensors)
-    dst_grids = bias_grids(backbone)
-    src_ref_size = to_grid(layout.ref_size)
+    dense = layout.task != 'classification'
+    model = build_target(found, layout.task, ref_size,
+                         None if dense else head_cfg)
+    expected = OrderedDict(
+        (k, tuple(v.shape)) for k, v in model.state_dict().items())
+    dst_grids = bias_grids(model)
+    src_ref_size = parse_size(layout.ref_size)
     src_grids = dst_grids if src_ref_size == ref_size else bias_grids(
-        build_backbone(found, layout.task, src_ref_size))
+        build_target(found, layout.task, src_ref_size, None))
     bias = adapt_bias_tables(mapping.tensors, expected, src_grids, dst_grids,
                              dense_bias)
 
-    problems = _problems(mapping, expected, layout.task, found)
+    loaded = OrderedDict((k, v) for k, v in mapping.tensors.items()
+                         if not dense or k.startswith('backbone.'))
+    problems = load_problems(model, mapping, loaded)
+    kept = dense_problems(mapping, layout.task, found) if dense else {}
+    problems = describe_problems([
+        ('missing keys (needed by the model, not in the file)',
+         problems.get('missing', []) + kept.get('missing', [])),
+        ('unexpected keys (in the file, not in the model)',
+         problems.get('unexpected', []) + mapping.unknown),
+        ('shape mismatches',
+         problems.get('mismatched', []) + kept.get('mismatched', [])),
+        ('keys that would share one name', mapping.clashes),
+        ('other errors', problems.get('other', [])),
+    ])
     if problems:
         raise ConversionError(
             f'{src} cannot be converted to {found.name} '
@@ -390,7 +449,14 @@ def convert_checkpoint(
     # Backbone and head in model order, then the kept detector / segmentor
     # parts in file order.
     order = list(expected) + [k for k in mapping.tensors if k not in expected]
-    tensors = OrderedDict((k, _own_storage(mapping.tensors[k])) for k in order)
+    # Copies own their storage: torch.save writes whole storages, so a view
+    # into a larger one would drag all of it along.
+    tensors = OrderedDict((k, mapping.tensors[k].detach().clone(
+        memory_format=torch.contiguous_format)) for k in order)
+    digest = hashlib.sha256()
+    with open(src, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
     meta = dict(
         mmeformer_version=__version__,
         variant=found.name,
@@ -398,7 +464,9 @@ def convert_checkpoint(
         task=layout.task,
         attn_ref_size=list(ref_size),
         converted_from=dict(
-            source=layout.name, file=osp.basename(src), sha256=_sha256(src)))
+            source=layout.name,
+            file=osp.basename(src),
+            sha256=digest.hexdigest()))
     if ref_size != src_ref_size:
         meta['dense_bias'] = dense_bias
     dataset_meta = _dataset_meta(checkpoint)

@@ -3,8 +3,7 @@ import os
 import pytest
 import torch
 
-from mmeformer.converters import ConversionError
-from mmeformer.converters.writing import save_checkpoint
+from mmeformer.converters import ConversionError, save_checkpoint
 
 
 def test_save_creates_folders_and_is_reproducible(tmp_path):

@@ -15,9 +15,8 @@ import textwrap
 
 from timm import create_model
 
-from mmeformer.converters import ConversionError
+from mmeformer.converters import ConversionError, save_checkpoint
 from mmeformer.converters.reading import extract_state_dict, read_checkpoint
-from mmeformer.converters.writing import save_checkpoint
 
 DEFAULT_OUT = osp.join('checkpoints', 'regnety_160_deit_in1k.pth')
 

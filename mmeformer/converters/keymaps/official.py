@@ -23,11 +23,13 @@ from .base import DROP_INDEX, Drop, Location, Rule, SourceLayout, conv_bn
 DROP_PLACEHOLDER = Drop('zero placeholder of the ImageNet bias table, unused '
                         'by the official dense models')
 
-#: Parts of the official detectors and segmentors kept under their names.
+#: Parts of the official detectors and segmentors kept under their names;
+#: a model needs all of them but the optional ones.
 DENSE_PARTS = {
     'detection': ('neck.', 'rpn_head.', 'roi_head.'),
     'segmentation': ('neck.', 'decode_head.', 'auxiliary_head.'),
 }
+OPTIONAL_PARTS = ('auxiliary_head.', )
 
 
 def _tables(dense: bool) -> Dict[str, Dict[str, Sequence[Rule]]]:

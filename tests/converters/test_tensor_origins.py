@@ -1,0 +1,271 @@
+"""Each converted tensor comes from the source tensor it must come from.
+
+The tables below are written from the source code bases' module names, not
+derived from the package's key maps, and list the tensors a wrong rule could
+silently exchange with a tensor of the same shape: q and k, the two talking
+heads, the two layer scales, the norms of one block, the stem's two BNs, the
+classifier and distillation heads. Every source tensor holds its own random
+values, so a converted tensor equals exactly one of them.
+"""
+import hashlib
+
+import pytest
+import torch
+from checkpoint_sources import random_tensors
+
+from mmeformer.converters import convert_checkpoint
+
+
+def block(stage, index):
+    return f'backbone.stages.{stage}.blocks.{index}.'
+
+
+def pairs(source_prefix, target_prefix, names):
+    """``{source: target}`` for ``names`` given as ``(source, target)``."""
+    return {
+        source_prefix + source: target_prefix + target
+        for source, target in names
+    }
+
+
+#: Official V1 (L1): network.6 holds three 4D blocks, the parameter-free
+#: Flat (index 3) and the attention block, which becomes block 3.
+OFFICIAL_L1 = {
+    'patch_embed.0.weight':
+    'backbone.stem.conv1.conv.weight',
+    'patch_embed.1.weight':
+    'backbone.stem.conv1.bn.weight',
+    'patch_embed.3.weight':
+    'backbone.stem.conv2.conv.weight',
+    'patch_embed.4.bias':
+    'backbone.stem.conv2.bn.bias',
+    'network.1.proj.weight':
+    'backbone.stages.1.downsample.conv.conv.weight',
+    'network.1.norm.weight':
+    'backbone.stages.1.downsample.conv.bn.weight',
+    **pairs('network.0.0.', block(0, 0), [
+                ('layer_scale_1', 'ls1.weight'),
+                ('layer_scale_2', 'ls2.weight'),
+                ('mlp.norm1.weight', 'mlp.fc1.bn.weight'),
+                ('mlp.norm2.bias', 'mlp.fc2.bn.bias'),
+            ]),
+    **pairs('network.6.4.', block(3, 3), [
+                ('layer_scale_1', 'ls1.weight'),
+                ('layer_scale_2', 'ls2.weight'),
+                ('norm1.weight', 'norm1.weight'),
+                ('norm2.weight', 'norm2.weight'),
+                ('norm1.bias', 'norm1.bias'),
+                ('norm2.bias', 'norm2.bias'),
+                ('token_mixer.qkv.weight', 'token_mixer.qkv.weight'),
+                ('token_mixer.proj.bias', 'token_mixer.proj.bias'),
+                ('token_mixer.attention_biases', 'token_mixer.attn_bias.table'),
+                ('mlp.fc2.bias', 'mlp.fc2.bias'),
+            ]),
+    'norm.weight':
+    'backbone.norm.weight',
+    'head.weight':
+    'head.head.weight',
+    'dist_head.weight':
+    'head.dist_head.weight',
+    'head.bias':
+    'head.head.bias',
+    'dist_head.bias':
+    'head.dist_head.bias',
+}
+
+#: The attention block of the official V2 (S0) stage 2 and the attention
+#: downsample before stage 3; ``proj.0`` of both is an activation.
+V2_ATTENTION = [
+    ('q.0.weight', 'q.conv.weight'),
+    ('k.0.weight', 'k.conv.weight'),
+    ('q.1.weight', 'q.bn.weight'),
+    ('k.1.weight', 'k.bn.weight'),
+    ('v.0.weight', 'v.conv.weight'),
+    ('v_local.1.bias', 'v_local.bn.bias'),
+    ('talking_head1.weight', 'talking_head1.weight'),
+    ('talking_head2.weight', 'talking_head2.weight'),
+    ('talking_head1.bias', 'talking_head1.bias'),
+    ('talking_head2.bias', 'talking_head2.bias'),
+    ('stride_conv.1.weight', 'stride_conv.bn.weight'),
+    ('proj.1.weight', 'proj.conv.weight'),
+    ('proj.2.weight', 'proj.bn.weight'),
+    ('attention_biases', 'attn_bias.table'),
+]
+V2_MLP = [
+    ('mlp.norm1.weight', 'mlp.fc1.bn.weight'),
+    ('mlp.mid_norm.weight', 'mlp.mid.bn.weight'),
+    ('mlp.norm2.weight', 'mlp.fc2.bn.weight'),
+    ('mlp.mid.weight', 'mlp.mid.conv.weight'),
+]
+OFFICIAL_S0 = {
+    'patch_embed.1.weight':
+    'backbone.stem.conv1.bn.weight',
+    'patch_embed.4.weight':
+    'backbone.stem.conv2.bn.weight',
+    'network.1.proj.weight':
+    'backbone.stages.1.downsample.conv.conv.weight',
+    **pairs('network.4.4.token_mixer.',
+            block(2, 4) + 'token_mixer.', V2_ATTENTION),
+    **pairs('network.4.4.', block(2, 4), V2_MLP),
+    **pairs('network.5.', 'backbone.stages.3.downsample.', [
+        ('conv.weight', 'conv.conv.weight'),
+        ('bn.weight', 'conv.bn.weight'),
+        ('attn.q.local.0.weight', 'attn.q.local.weight'),
+        ('attn.q.proj.0.weight', 'attn.q.proj.conv.weight'),
+        ('attn.k.0.weight', 'attn.k.conv.weight'),
+        ('attn.q.proj.1.bias', 'attn.q.proj.bn.bias'),
+        ('attn.k.1.bias', 'attn.k.bn.bias'),
+        ('attn.attention_biases', 'attn.attn_bias.table'),
+    ]),
+    'norm.weight':
+    'backbone.norm.weight',
+    'head.weight':
+    'head.head.weight',
+    'dist_head.weight':
+    'head.dist_head.weight',
+}
+#: Official V2 layer scales are (C, 1, 1); the converted ones are flat.
+OFFICIAL_S0_SCALES = pairs('network.4.4.', block(2, 4),
+                           [('layer_scale_1', 'ls1.weight'),
+                            ('layer_scale_2', 'ls2.weight')])
+
+#: timm V1 (L1): Flat is block 3 of stage 3, as in the official model.
+TIMM_L1 = {
+    'stem.conv1.weight':
+    'backbone.stem.conv1.conv.weight',
+    'stem.norm1.weight':
+    'backbone.stem.conv1.bn.weight',
+    'stem.norm2.weight':
+    'backbone.stem.conv2.bn.weight',
+    'stages.3.downsample.conv.weight':
+    'backbone.stages.3.downsample.conv.conv.weight',
+    'stages.3.downsample.norm.bias':
+    'backbone.stages.3.downsample.conv.bn.bias',
+    **pairs('stages.0.blocks.0.', block(0, 0), [
+                ('ls1.gamma', 'ls1.weight'),
+                ('ls2.gamma', 'ls2.weight'),
+                ('mlp.norm1.weight', 'mlp.fc1.bn.weight'),
+                ('mlp.norm2.weight', 'mlp.fc2.bn.weight'),
+            ]),
+    **pairs('stages.3.blocks.4.', block(3, 3), [
+                ('ls1.gamma', 'ls1.weight'),
+                ('ls2.gamma', 'ls2.weight'),
+                ('norm1.weight', 'norm1.weight'),
+                ('norm2.weight', 'norm2.weight'),
+                ('token_mixer.qkv.bias', 'token_mixer.qkv.bias'),
+                ('token_mixer.attention_biases', 'token_mixer.attn_bias.table'),
+            ]),
+    'norm.bias':
+    'backbone.norm.bias',
+    'head.weight':
+    'head.head.weight',
+    'head_dist.weight':
+    'head.dist_head.weight',
+}
+
+#: timm V2 (S0): ConvNorm modules are named ``conv`` / ``bn`` already.
+TIMM_S0 = {
+    'stem.conv1.bn.weight':
+    'backbone.stem.conv1.bn.weight',
+    'stem.conv2.bn.weight':
+    'backbone.stem.conv2.bn.weight',
+    **pairs('stages.2.blocks.4.', block(2, 4), [
+                ('ls1.gamma', 'ls1.weight'),
+                ('ls2.gamma', 'ls2.weight'),
+                ('token_mixer.q.conv.weight', 'token_mixer.q.conv.weight'),
+                ('token_mixer.k.conv.weight', 'token_mixer.k.conv.weight'),
+                ('token_mixer.q.bn.bias', 'token_mixer.q.bn.bias'),
+                ('token_mixer.k.bn.bias', 'token_mixer.k.bn.bias'),
+                ('token_mixer.talking_head1.weight', 'token_mixer.talking_head1.weight'),
+                ('token_mixer.talking_head2.weight', 'token_mixer.talking_head2.weight'),
+                ('token_mixer.attention_biases', 'token_mixer.attn_bias.table'),
+                ('mlp.fc1.bn.weight', 'mlp.fc1.bn.weight'),
+                ('mlp.mid.bn.weight', 'mlp.mid.bn.weight'),
+            ]),
+    **pairs('stages.3.downsample.', 'backbone.stages.3.downsample.', [
+        ('attn.q.proj.conv.weight', 'attn.q.proj.conv.weight'),
+        ('attn.k.conv.weight', 'attn.k.conv.weight'),
+        ('attn.attention_biases', 'attn.attn_bias.table'),
+    ]),
+    'norm.weight':
+    'backbone.norm.weight',
+    'head.weight':
+    'head.head.weight',
+    'head_dist.weight':
+    'head.dist_head.weight',
+}
+
+#: mmpretrain V1 (L1): each stage after the first opens with its downsample
+#: at index 0; network.3 then holds three 4D blocks, Flat (4) and the
+#: attention block (5), which becomes block 3.
+MMPRETRAIN_L1 = {
+    'backbone.patch_embed.0.conv.weight':
+    'backbone.stem.conv1.conv.weight',
+    'backbone.patch_embed.0.bn.weight':
+    'backbone.stem.conv1.bn.weight',
+    'backbone.patch_embed.1.bn.weight':
+    'backbone.stem.conv2.bn.weight',
+    'backbone.network.1.0.conv.weight':
+    'backbone.stages.1.downsample.conv.conv.weight',
+    'backbone.network.1.0.bn.weight':
+    'backbone.stages.1.downsample.conv.bn.weight',
+    **pairs('backbone.network.0.0.', block(0, 0), [
+                ('ls1.weight', 'ls1.weight'),
+                ('ls2.weight', 'ls2.weight'),
+                ('mlp.norm1.weight', 'mlp.fc1.bn.weight'),
+                ('mlp.norm2.weight', 'mlp.fc2.bn.weight'),
+            ]),
+    'backbone.network.1.2.ls1.weight':
+    block(1, 1) + 'ls1.weight',
+    **pairs('backbone.network.3.5.', block(3, 3), [
+                ('ls1.weight', 'ls1.weight'),
+                ('ls2.weight', 'ls2.weight'),
+                ('norm1.weight', 'norm1.weight'),
+                ('norm2.weight', 'norm2.weight'),
+                ('token_mixer.qkv.weight', 'token_mixer.qkv.weight'),
+                ('token_mixer.attention_biases', 'token_mixer.attn_bias.table'),
+            ]),
+    'backbone.norm3.weight':
+    'backbone.norm.weight',
+    'head.head.weight':
+    'head.head.weight',
+    'head.dist_head.weight':
+    'head.dist_head.weight',
+}
+
+CASES = {
+    ('official', 'l1'): (OFFICIAL_L1, {}),
+    ('official', 's0'): (OFFICIAL_S0, OFFICIAL_S0_SCALES),
+    ('timm', 'l1'): (TIMM_L1, {}),
+    ('timm', 's0'): (TIMM_S0, {}),
+    ('mmpretrain', 'l1'): (MMPRETRAIN_L1, {}),
+}
+CONTAINERS = {'official': 'model', 'mmpretrain': 'state_dict'}
+
+
+@pytest.mark.parametrize('source,arch', CASES)
+def test_tensor_origins(source, arch, source_shapes, tmp_path):
+    exact, flattened = CASES[(source, arch)]
+    tensors = random_tensors(source_shapes(source, arch))
+    critical = list(exact) + list(flattened)
+    contents = {
+        hashlib.sha1(tensors[k].numpy().tobytes()).hexdigest()
+        for k in critical
+    }
+    assert len(contents) == len(critical), 'source tensors must differ'
+    src = tmp_path / 'src.pth'
+    container = CONTAINERS.get(source)
+    torch.save({container: tensors} if container else tensors, src)
+    out = tmp_path / 'out.pth'
+    convert_checkpoint(str(src), source, out=str(out))
+    written = torch.load(out, weights_only=True)['state_dict']
+
+    wrong = [
+        f'{target} is not {origin}' for origin, target in exact.items()
+        if not torch.equal(written[target], tensors[origin])
+    ] + [
+        f'{target} is not {origin}, flattened'
+        for origin, target in flattened.items()
+        if not torch.equal(written[target], tensors[origin].reshape(-1))
+    ]
+    assert not wrong
