@@ -6,6 +6,7 @@ imported only by the functions that use them.
 from .coreml import export_coreml
 from .detector import export_detector, verify_detector
 from .files import MIN_SIZE, atomic_output, check_output_path, check_shape
+from .group_norm import ExportGroupNorm, swap_group_norms
 from .mmdeploy_compat import mmdeploy_compat, needed_shims
 from .onnx_export import (OPSET_RANGE, check_opset, compare_outputs,
                           export_onnx, onnxruntime_session, run_onnxruntime,
@@ -16,9 +17,10 @@ from .wrappers import (EXPORT_KINDS, BackboneExport, ClassifierExport,
 
 __all__ = [
     'export_coreml', 'export_detector', 'verify_detector', 'MIN_SIZE',
-    'atomic_output', 'check_output_path', 'check_shape', 'mmdeploy_compat',
-    'needed_shims', 'OPSET_RANGE', 'check_opset', 'compare_outputs',
-    'export_onnx', 'onnxruntime_session', 'run_onnxruntime', 'verify_onnx',
-    'EXPORT_KINDS', 'BackboneExport', 'ClassifierExport', 'SegmentorExport',
-    'build_export_model', 'default_kind', 'load_model'
+    'atomic_output', 'check_output_path', 'check_shape', 'ExportGroupNorm',
+    'swap_group_norms', 'mmdeploy_compat', 'needed_shims', 'OPSET_RANGE',
+    'check_opset', 'compare_outputs', 'export_onnx', 'onnxruntime_session',
+    'run_onnxruntime', 'verify_onnx', 'EXPORT_KINDS', 'BackboneExport',
+    'ClassifierExport', 'SegmentorExport', 'build_export_model',
+    'default_kind', 'load_model'
 ]

@@ -3,6 +3,8 @@
 Each wrapper turns one OpenMMLab model into the function a deployment
 runtime runs, with no data samples or image metas, so that every size is
 read from the input tensor and a trace stays valid for any input size.
+Their GroupNorms become :class:`~.group_norm.ExportGroupNorm`, which ONNX
+Runtime computes as accurately as PyTorch.
 """
 from typing import Optional, Tuple
 
@@ -14,6 +16,7 @@ from mmengine.registry import MODELS
 from mmengine.runner import load_checkpoint
 
 from mmeformer.runtime import SetupError, get_host
+from .group_norm import swap_group_norms
 
 __all__ = [
     'ClassifierExport', 'BackboneExport', 'SegmentorExport', 'EXPORT_KINDS',
@@ -28,14 +31,15 @@ class ClassifierExport(nn.Module):
     distillation head, as at inference.
 
     Args:
-        classifier (nn.Module): The classifier.
+        classifier (nn.Module): The classifier; its GroupNorms are swapped
+            for :class:`ExportGroupNorm` in place.
     """
 
     output_names = ('logits', )
 
     def __init__(self, classifier: nn.Module) -> None:
         super().__init__()
-        self.classifier = classifier
+        self.classifier = swap_group_norms(classifier)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.classifier(inputs, mode='tensor')
@@ -45,12 +49,13 @@ class BackboneExport(nn.Module):
     """The dense feature maps of a backbone, one output per ``out_indices``.
 
     Args:
-        backbone (nn.Module): The backbone.
+        backbone (nn.Module): The backbone; its GroupNorms (V1's dense
+            output norms) are swapped for :class:`ExportGroupNorm` in place.
     """
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
-        self.backbone = backbone
+        self.backbone = swap_group_norms(backbone)
         self.output_names = tuple(f'feat{i}'
                                   for i in range(len(backbone.out_indices)))
 
@@ -71,7 +76,8 @@ class SegmentorExport(nn.Module):
     ``nn.Upsample``, which gives the same output and traces the scale.
 
     Args:
-        segmentor (nn.Module): The segmentor.
+        segmentor (nn.Module): The segmentor; its GroupNorms are swapped for
+            :class:`ExportGroupNorm` in place.
     """
 
     output_names = ('seg_logits', )
@@ -88,7 +94,7 @@ class SegmentorExport(nn.Module):
                             scale_factor=child.scale_factor,
                             mode=child.mode,
                             align_corners=child.align_corners))
-        self.segmentor = segmentor
+        self.segmentor = swap_group_norms(segmentor)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         head = self.segmentor.decode_head

@@ -5,8 +5,9 @@ import onnx
 import pytest
 import torch
 
+from mmeformer.deployment import (ExportGroupNorm, build_export_model,
+                                  export_onnx, verify_onnx)
 from mmeformer.runtime import SetupError
-from mmeformer.deployment import build_export_model, export_onnx, verify_onnx
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: One V1 and one V2 variant.
@@ -38,9 +39,20 @@ def test_classifier_static(config, load_cfg, tmp_path):
 
 @pytest.mark.parametrize('config, opset', zip(CLASSIFIERS, (17, 11)))
 def test_backbone_dynamic_at_many_sizes(config, opset, load_cfg, tmp_path):
+    from mmeformer.models import EfficientFormer, EfficientFormerV2
     cfg = load_cfg(config)
-    cfg.model.backbone.out_indices = (0, 1, 2, 3)
+    family = EfficientFormerV2 if 'v2' in config else EfficientFormer
+    # The dense backbone as detectors and segmentors use it (V1: a
+    # GroupNorm on each output, exported as ExportGroupNorm).
+    cfg.model.backbone.update(
+        out_indices=(0, 1, 2, 3),
+        final_norm=False,
+        out_norm_cfg=family.dense_out_norm_cfg)
     model = build_export_model(cfg, 'backbone')
+    if family is EfficientFormer:
+        assert all(
+            isinstance(norm, ExportGroupNorm)
+            for norm in model.backbone.out_norms)
     # Traced at the reference size, where PyTorch skips the resize.
     path = export_onnx(
         model, (224, 224),
