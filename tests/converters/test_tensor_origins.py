@@ -15,13 +15,19 @@ from checkpoint_sources import random_tensors
 
 from mmeformer.converters import convert_checkpoint
 
+#: The attention-bias table of a token mixer, in every source but the
+#: official V2 (whose rules name the table relative to the token mixer).
+TOKEN_BIAS = ('token_mixer.attention_biases', 'token_mixer.attn_bias.table')
+
 
 def block(stage, index):
     return f'backbone.stages.{stage}.blocks.{index}.'
 
 
 def pairs(source_prefix, target_prefix, names):
-    """``{source: target}`` for ``names`` given as ``(source, target)``."""
+    """``{source: target}`` for ``names``: ``(source, target)`` pairs, or
+    one string for a name the two share."""
+    names = [(name, name) if isinstance(name, str) else name for name in names]
     return {
         source_prefix + source: target_prefix + target
         for source, target in names
@@ -58,7 +64,7 @@ OFFICIAL_L1 = {
                 ('norm2.bias', 'norm2.bias'),
                 ('token_mixer.qkv.weight', 'token_mixer.qkv.weight'),
                 ('token_mixer.proj.bias', 'token_mixer.proj.bias'),
-                ('token_mixer.attention_biases', 'token_mixer.attn_bias.table'),
+                TOKEN_BIAS,
                 ('mlp.fc2.bias', 'mlp.fc2.bias'),
             ]),
     'norm.weight':
@@ -153,7 +159,7 @@ TIMM_L1 = {
                 ('norm1.weight', 'norm1.weight'),
                 ('norm2.weight', 'norm2.weight'),
                 ('token_mixer.qkv.bias', 'token_mixer.qkv.bias'),
-                ('token_mixer.attention_biases', 'token_mixer.attn_bias.table'),
+                TOKEN_BIAS,
             ]),
     'norm.bias':
     'backbone.norm.bias',
@@ -165,26 +171,26 @@ TIMM_L1 = {
 
 #: timm V2 (S0): ConvNorm modules are named ``conv`` / ``bn`` already.
 TIMM_S0 = {
-    'stem.conv1.bn.weight':
-    'backbone.stem.conv1.bn.weight',
-    'stem.conv2.bn.weight':
-    'backbone.stem.conv2.bn.weight',
+    **pairs('stem.', 'backbone.stem.', ['conv1.bn.weight', 'conv2.bn.weight']),
     **pairs('stages.2.blocks.4.', block(2, 4), [
                 ('ls1.gamma', 'ls1.weight'),
                 ('ls2.gamma', 'ls2.weight'),
-                ('token_mixer.q.conv.weight', 'token_mixer.q.conv.weight'),
-                ('token_mixer.k.conv.weight', 'token_mixer.k.conv.weight'),
-                ('token_mixer.q.bn.bias', 'token_mixer.q.bn.bias'),
-                ('token_mixer.k.bn.bias', 'token_mixer.k.bn.bias'),
-                ('token_mixer.talking_head1.weight', 'token_mixer.talking_head1.weight'),
-                ('token_mixer.talking_head2.weight', 'token_mixer.talking_head2.weight'),
-                ('token_mixer.attention_biases', 'token_mixer.attn_bias.table'),
-                ('mlp.fc1.bn.weight', 'mlp.fc1.bn.weight'),
-                ('mlp.mid.bn.weight', 'mlp.mid.bn.weight'),
+                TOKEN_BIAS,
+                'mlp.fc1.bn.weight',
+                'mlp.mid.bn.weight',
+            ]),
+    **pairs('stages.2.blocks.4.token_mixer.',
+            block(2, 4) + 'token_mixer.', [
+                'q.conv.weight',
+                'k.conv.weight',
+                'q.bn.bias',
+                'k.bn.bias',
+                'talking_head1.weight',
+                'talking_head2.weight',
             ]),
     **pairs('stages.3.downsample.', 'backbone.stages.3.downsample.', [
-        ('attn.q.proj.conv.weight', 'attn.q.proj.conv.weight'),
-        ('attn.k.conv.weight', 'attn.k.conv.weight'),
+        'attn.q.proj.conv.weight',
+        'attn.k.conv.weight',
         ('attn.attention_biases', 'attn.attn_bias.table'),
     ]),
     'norm.weight':
@@ -223,7 +229,7 @@ MMPRETRAIN_L1 = {
                 ('norm1.weight', 'norm1.weight'),
                 ('norm2.weight', 'norm2.weight'),
                 ('token_mixer.qkv.weight', 'token_mixer.qkv.weight'),
-                ('token_mixer.attention_biases', 'token_mixer.attn_bias.table'),
+                TOKEN_BIAS,
             ]),
     'backbone.norm3.weight':
     'backbone.norm.weight',
