@@ -48,7 +48,7 @@ shapes_dataset = dict(
 train_dataloader = dict(
     batch_size=4,
     # One worker keeps the second core for the model; workers also make
-    # resumed runs repeat the augmentations exactly (AtomicCheckpointHook).
+    # resumed runs repeat the augmentations exactly (RandomStateHook).
     num_workers=1,
     dataset=dict(
         **shapes_dataset,
@@ -85,9 +85,5 @@ auto_scale_lr = dict(enable=False, base_batch_size=4)
 
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(
-        type='mmeformer.AtomicCheckpointHook',
-        by_epoch=False,
-        interval=100,
-        max_keep_ckpts=2))
+    checkpoint=dict(by_epoch=False, interval=100, max_keep_ckpts=2))
 randomness = dict(seed=0)

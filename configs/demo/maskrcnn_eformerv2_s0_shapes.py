@@ -52,7 +52,7 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=2,
     # One worker keeps the second core for the model; workers also make
-    # resumed runs repeat the augmentations exactly (AtomicCheckpointHook).
+    # resumed runs repeat the augmentations exactly (RandomStateHook).
     num_workers=1,
     dataset=dict(
         data_root=data_root,
@@ -97,10 +97,6 @@ auto_scale_lr = dict(enable=False, base_batch_size=4)
 
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(
-        type='mmeformer.AtomicCheckpointHook',
-        by_epoch=False,
-        interval=100,
-        max_keep_ckpts=2))
+    checkpoint=dict(by_epoch=False, interval=100, max_keep_ckpts=2))
 log_processor = dict(window_size=10, by_epoch=False)
 randomness = dict(seed=0)

@@ -117,6 +117,13 @@ def test_official_settings(config):
     assert get_host(cfg).scope == HOST_OF_TASK[task]
     assert cfg.custom_imports == dict(
         imports=['mmeformer'], allow_failed_imports=False)
+    # Fault tolerance (mmeformer/engine/hooks) with the host's intervals.
+    hooks = cfg.default_hooks
+    assert (hooks.checkpoint.type, hooks.resume_fallback.type,
+            hooks.random_state.type) == ('mmeformer.AtomicCheckpointHook',
+                                         'mmeformer.ResumeFallbackHook',
+                                         'mmeformer.RandomStateHook')
+    assert hooks.checkpoint.interval == (4000 if task == 'segmentation' else 1)
     with open(osp.join(REPO, 'configs', config)) as f:
         assert f.readline().startswith('# '), 'first lines: its origin'
 

@@ -18,12 +18,16 @@ from unittest.mock import MagicMock
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.model import BaseModel
+from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-from mmeformer.datasets import generate_shapes
-from mmeformer.engine import AtomicCheckpointHook, check_checkpoint
+from mmeformer.demo import generate_shapes
+from mmeformer.engine import (AtomicCheckpointHook, RandomStateHook,
+                              ResumeFallbackHook, check_checkpoint)
 from mmeformer.utils import load_from_local
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -227,8 +231,8 @@ def test_sigkill_while_writing_a_checkpoint(setup_dir, uninterrupted):
 
     # The half-written file exists only under its temporary name, and the
     # pointer still names the complete checkpoint before it.
-    partial = work_dir / '.iter_4.pth.tmp'
-    assert partial.is_file() and check_checkpoint(str(partial)) is not None
+    [partial] = work_dir.glob('.iter_4.*.tmp.pth')
+    assert check_checkpoint(str(partial)) is not None
     assert not (work_dir / 'iter_4.pth').exists()
     assert (work_dir / 'last_checkpoint').read_text() == str(work_dir /
                                                              'iter_2.pth')
@@ -262,7 +266,7 @@ def fake_runner(work_dir, load_from=None, resume=True):
 
 
 def resume_choice(runner):
-    AtomicCheckpointHook(by_epoch=False, interval=2).before_run(runner)
+    ResumeFallbackHook().before_run(runner)
     return runner._load_from
 
 
@@ -348,7 +352,11 @@ class RangeDataset(Dataset):
         return dict(inputs=torch.linspace(0, 1, 8) * (index + 1))
 
 
-def build_runner(work_dir, max_iters, resume=False, save_rng_state=True):
+def build_runner(work_dir,
+                 max_iters,
+                 resume=False,
+                 save_rng_state=True,
+                 custom_hooks=None):
     # The model is built before the Runner seeds: same initial weights.
     torch.manual_seed(0)
     return Runner(
@@ -370,8 +378,11 @@ def build_runner(work_dir, max_iters, resume=False, save_rng_state=True):
                 type='mmeformer.AtomicCheckpointHook',
                 interval=2,
                 by_epoch=False,
-                max_keep_ckpts=1,
-                save_rng_state=save_rng_state)),
+                max_keep_ckpts=1),
+            resume_fallback=dict(type='mmeformer.ResumeFallbackHook'),
+            **(dict(random_state=dict(
+                type='mmeformer.RandomStateHook')) if save_rng_state else {})),
+        custom_hooks=custom_hooks,
         resume=resume,
         randomness=dict(seed=0))
 
@@ -400,3 +411,42 @@ def test_atomic_saves_and_random_state(tmp_path, save_rng_state):
     # only if the random state travelled with the checkpoint.
     same = all(torch.equal(resumed[k], v) for k, v in whole.items())
     assert same == save_rng_state
+
+
+class FailSavingHook(Hook):
+    """Fail the save of iteration `at` before its file is written."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        if checkpoint['meta']['iter'] == self.at:
+            raise OSError('disk full')
+
+
+def test_outdated_checkpoint_deleted_only_after_the_new_one(tmp_path):
+    # mmengine's own hook deletes iter_2.pth before it writes iter_4.pth.
+    runner = build_runner(tmp_path, 8, custom_hooks=[FailSavingHook(at=4)])
+    with pytest.raises(OSError, match='disk full'):
+        runner.train()
+    names = sorted(n for n in os.listdir(tmp_path) if '.pth' in n)
+    assert names == ['iter_2.pth']
+    assert check_checkpoint(str(tmp_path / 'iter_2.pth')) is None
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path /
+                                                             'iter_2.pth')
+
+
+def test_a_model_zoo_config_has_the_hooks():
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'segmentation',
+                 'fpn_eformerv2_s0_ade20k_40k.py'))
+    hooks = {
+        name: HOOKS.build(cfg.default_hooks[name])
+        for name in ('checkpoint', 'resume_fallback', 'random_state')
+    }
+    assert isinstance(hooks['checkpoint'], AtomicCheckpointHook)
+    assert isinstance(hooks['resume_fallback'], ResumeFallbackHook)
+    assert isinstance(hooks['random_state'], RandomStateHook)
+    # The host's checkpoint settings stay.
+    assert (hooks['checkpoint'].interval,
+            hooks['checkpoint'].by_epoch) == (4000, False)

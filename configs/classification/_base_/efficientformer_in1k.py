@@ -86,3 +86,12 @@ auto_scale_lr = dict(base_batch_size=1024)
 
 # Batch statistics over all processes when distributed.
 sync_bn = 'torch'
+
+# Checkpoints that survive a kill at any instant (the interval and the other
+# checkpoint settings stay the host's): atomic files and pointer, a --resume
+# that falls back to the newest complete checkpoint, and the random states of
+# every rank saved and restored (mmeformer/engine/hooks).
+default_hooks = dict(
+    checkpoint=dict(type='mmeformer.AtomicCheckpointHook'),
+    resume_fallback=dict(type='mmeformer.ResumeFallbackHook'),
+    random_state=dict(type='mmeformer.RandomStateHook'))

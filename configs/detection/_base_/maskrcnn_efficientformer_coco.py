@@ -42,3 +42,12 @@ param_scheduler = [
 
 # 8 GPUs x 2 images; --auto-scale-lr rescales lr for other batch sizes.
 auto_scale_lr = dict(base_batch_size=16)
+
+# Checkpoints that survive a kill at any instant (the interval and the other
+# checkpoint settings stay the host's): atomic files and pointer, a --resume
+# that falls back to the newest complete checkpoint, and the random states of
+# every rank saved and restored (mmeformer/engine/hooks).
+default_hooks = dict(
+    checkpoint=dict(type='mmeformer.AtomicCheckpointHook'),
+    resume_fallback=dict(type='mmeformer.ResumeFallbackHook'),
+    random_state=dict(type='mmeformer.RandomStateHook'))
