@@ -9,9 +9,8 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmeformer.utils import parse_size
+from mmeformer.utils import Grid, parse_size
 from ..layers import FusionReport, Stem, fuse_conv_bn
-from ..layers.attention_bias import Grid
 from .pretrained import load_pretrained
 
 
@@ -56,13 +55,15 @@ class BaseEfficientFormer(BaseModule):
     stages, the outputs (indices, optional final norm and per-output norms),
     input checks, freezing, ``norm_eval``, activation checkpointing,
     layer-wise depth for learning-rate decay and deploy-time fusion.
-    Subclasses define ``arch_zoo``, ``arch_keys``, ``stem_act_cfg`` and the
-    hooks :meth:`make_downsample`, :meth:`make_block` and
-    :meth:`make_final_norm`.
+    Subclasses define ``arch_zoo``, ``arch_keys``, ``default_arch``,
+    ``stem_act_cfg`` and the hooks :meth:`make_downsample`,
+    :meth:`make_block` and :meth:`make_final_norm`; they take this
+    constructor as it is.
 
     Args:
-        arch (str | dict): A name from ``arch_zoo`` (case-insensitive) or a
-            dict with every key in ``arch_keys``.
+        arch (str | dict, optional): A name from ``arch_zoo``
+            (case-insensitive) or a dict with every key in ``arch_keys``;
+            None for the family's ``default_arch``. Defaults to None.
         in_channels (int): Input image channels. Defaults to 3.
         out_indices (int | Sequence[int]): Stages whose outputs are
             returned, negative values counting from the end; outputs come
@@ -78,11 +79,13 @@ class BaseEfficientFormer(BaseModule):
         layer_scale_init_value (float): Initial layer scale. Defaults to 1e-5.
         attn_ref_size (int | str | tuple[int, int]): Input size the
             attention bias tables are learned for: ``800``, ``'800x1333'``
-            or ``(h, w)``; other sizes resize the bias. Defaults to 224.
+            or ``(h, w)``; other sizes resize the bias (official: 224
+            classification, 800 detection, 512 segmentation).
+            Defaults to 224.
         final_norm (bool): Normalise the last stage's output with the
             classifier's final norm. Defaults to False.
-        out_norm_cfg (dict, optional): Norm config applied to every output.
-            Defaults to None.
+        out_norm_cfg (dict, optional): Norm config applied to every output,
+            e.g. ``dense_out_norm_cfg``. Defaults to None.
         with_cp (bool): Use activation checkpointing per block: less
             memory, one more forward per block in the backward pass (which
             also updates BatchNorm running statistics a second time).
@@ -95,6 +98,7 @@ class BaseEfficientFormer(BaseModule):
 
     arch_zoo: Dict[str, dict] = {}
     arch_keys: Tuple[str, ...] = ()
+    default_arch: str = ''
     stem_act_cfg: dict = dict(type='GELU')
     #: ``out_norm_cfg`` of the family's official dense backbones.
     dense_out_norm_cfg: Optional[dict] = None
@@ -102,7 +106,7 @@ class BaseEfficientFormer(BaseModule):
     min_input_size = 32
 
     def __init__(self,
-                 arch: Union[str, dict],
+                 arch: Union[str, dict, None] = None,
                  in_channels: int = 3,
                  out_indices: Union[int, Sequence[int]] = -1,
                  frozen_stages: int = -1,
@@ -118,7 +122,8 @@ class BaseEfficientFormer(BaseModule):
             init_cfg = dict(
                 type='TruncNormal', layer='Linear', std=0.02, bias=0.)
         super().__init__(init_cfg=init_cfg)
-        self.arch_settings = self.parse_arch(arch)
+        self.arch_settings = self.parse_arch(self.default_arch if arch is
+                                             None else arch)
         self.depths = list(self.arch_settings['depths'])
         self.channels = list(self.arch_settings['channels'])
         self.in_channels = in_channels
@@ -233,15 +238,14 @@ class BaseEfficientFormer(BaseModule):
         raise NotImplementedError
 
     def check_input(self, x: torch.Tensor) -> None:
-        """Raise a ValueError naming the problem for unusable inputs."""
+        """Raise a ValueError naming the problem for unusable inputs.
+
+        A wrong channel count is left to the stem's convolution, whose
+        error names the expected and the given channels.
+        """
         if x.dim() != 4:
             raise ValueError(f'{type(self).__name__} expects an (N, C, H, W) '
                              f'tensor, got shape {tuple(x.shape)}')
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'{type(self).__name__} was built for {self.in_channels} '
-                f'input channels but got {x.shape[1]}; set '
-                f'in_channels={x.shape[1]} or fix the data pipeline')
         height, width = x.shape[-2:]
         if min(height, width) < self.min_input_size:
             raise ValueError(

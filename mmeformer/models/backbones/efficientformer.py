@@ -4,34 +4,13 @@ from typing import Union
 import torch
 import torch.nn as nn
 from mmcv.cnn.bricks import DropPath
+from mmpretrain.models.backbones.poolformer import Pooling
+from mmpretrain.models.utils import LayerNorm2d, LayerScale
 
 from mmeformer.registry import MODELS
-from ..layers import (AttentionBias, Downsample, LayerNorm2d, LayerScale,
-                      LinearMlp, MetaBlock2d)
-from ..layers.attention_bias import Grid
+from mmeformer.utils import Grid
+from ..layers import AttentionBias, Downsample, LinearMlp, MetaBlock2d
 from .base import BaseEfficientFormer
-
-
-class Pooling(nn.Module):
-    """PoolFormer token mixer: ``avgpool3x3(x) - x``, padding not counted.
-
-    Modified from ``Pooling`` of the `official repo
-    <https://github.com/snap-research/EfficientFormer>`_.
-
-    Args:
-        pool_size (int): Pooling window. Defaults to 3.
-    """
-
-    def __init__(self, pool_size: int = 3) -> None:
-        super().__init__()
-        self.pool = nn.AvgPool2d(
-            pool_size,
-            stride=1,
-            padding=pool_size // 2,
-            count_include_pad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(x) - x
 
 
 class Attention(nn.Module):
@@ -144,38 +123,23 @@ class EfficientFormer(BaseEfficientFormer):
     <https://github.com/open-mmlab/mmpretrain>`_.
 
     Args:
-        arch (str | dict): ``'l1'``, ``'l3'`` or ``'l7'`` (case-insensitive),
-            or a dict with keys:
+        arch (str | dict, optional): ``'l1'``, ``'l3'`` or ``'l7'``
+            (case-insensitive), or a dict with keys:
 
             - depths (list[int]): Blocks per stage.
             - channels (list[int]): Channels per stage.
             - num_attn_blocks (int): Meta3D blocks at the end of the last
               stage.
 
-            Defaults to ``'l1'``.
-        in_channels (int): Input image channels. Defaults to 3.
-        out_indices (int | Sequence[int]): Stages to output, negative
-            allowed. Defaults to -1.
-        frozen_stages (int): Freeze the stem and stages up to this one;
-            -1 freezes nothing. Defaults to -1.
-        norm_eval (bool): Keep BatchNorm in eval mode while training.
-            Defaults to False.
-        drop_path_rate (float): Stochastic depth rate of the last block.
-            Defaults to 0.
+            None selects ``'l1'``. Defaults to None.
         layer_scale_init_value (float): Initial layer scale (the official
             dense L7 uses 1e-6). Defaults to 1e-5.
-        attn_ref_size (int | tuple[int, int]): Input size the attention bias
-            is learned for (official: 224 classification, 800 detection, 512
-            segmentation). Defaults to 224.
         final_norm (bool): Apply the classifier's LayerNorm over channels to
             the last stage output. Defaults to False.
-        out_norm_cfg (dict, optional): Norm applied to every output, e.g.
-            ``dict(type='GN', num_groups=1)`` as in the official dense
-            backbone. Defaults to None.
-        with_cp (bool): Activation checkpointing per block.
-            Defaults to False.
-        init_cfg (dict | list[dict], optional): Initialization config.
-            Defaults to truncated normal (std 0.02) for Linear layers.
+
+    The constructor is :class:`BaseEfficientFormer`'s; its other arguments
+    (``in_channels``, ``out_indices``, ``frozen_stages``, ``attn_ref_size``,
+    ``out_norm_cfg``, ``with_cp``...) are documented there.
 
     Example:
         >>> import torch
@@ -200,14 +164,12 @@ class EfficientFormer(BaseEfficientFormer):
                    num_attn_blocks=8),
     }  # yapf: disable
     arch_keys = ('depths', 'channels', 'num_attn_blocks')
+    default_arch = 'l1'
     stem_act_cfg = dict(type='ReLU')
     # The official V1 detectors and segmentors normalise each output with a
     # GroupNorm of one group; the V2 ones have no output norm.
     dense_out_norm_cfg = dict(type='GN', num_groups=1)
     mlp_ratio = 4
-
-    def __init__(self, arch: Union[str, dict] = 'l1', **kwargs) -> None:
-        super().__init__(arch, **kwargs)
 
     @classmethod
     def parse_arch(cls, arch: Union[str, dict]) -> dict:

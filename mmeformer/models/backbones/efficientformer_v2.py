@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 
 from mmeformer.registry import MODELS
+from mmeformer.utils import Grid
 from ..layers import AttentionBias, Downsample, MetaBlock2d, conv_bn
-from ..layers.attention_bias import Grid
 from .base import BaseEfficientFormer
 
 
@@ -204,7 +204,7 @@ class EfficientFormerV2(BaseEfficientFormer):
     <https://github.com/huggingface/pytorch-image-models>`_.
 
     Args:
-        arch (str | dict): ``'s0'``, ``'s1'``, ``'s2'`` or ``'l'``
+        arch (str | dict, optional): ``'s0'``, ``'s1'``, ``'s2'`` or ``'l'``
             (case-insensitive), or a dict with keys:
 
             - depths (list[int]): Blocks per stage.
@@ -214,29 +214,17 @@ class EfficientFormerV2(BaseEfficientFormer):
             - mlp_ratios (list[list[float]]): MLP expansion ratio of every
               block, per stage.
 
-            Defaults to ``'s0'``.
-        in_channels (int): Input image channels. Defaults to 3.
-        out_indices (int | Sequence[int]): Stages to output, negative
-            allowed. Defaults to -1.
-        frozen_stages (int): Freeze the stem and stages up to this one;
-            -1 freezes nothing. Defaults to -1.
+            None selects ``'s0'``. Defaults to None.
         norm_eval (bool): Keep BatchNorm in eval mode while training, as the
             official dense backbone does. Defaults to False.
         drop_path_rate (float): Stochastic depth rate of the last block
             (official: 0.02 for S2, 0.1 for L). Defaults to 0.
-        layer_scale_init_value (float): Initial layer scale.
-            Defaults to 1e-5.
-        attn_ref_size (int | tuple[int, int]): Input size the attention
-            biases are learned for (official: 224 classification, 800
-            detection, 512 segmentation). Defaults to 224.
         final_norm (bool): Apply the classifier's BatchNorm to the last stage
             output. Defaults to False.
-        out_norm_cfg (dict, optional): Norm applied to every output.
-            Defaults to None.
-        with_cp (bool): Activation checkpointing per block.
-            Defaults to False.
-        init_cfg (dict | list[dict], optional): Initialization config.
-            Defaults to truncated normal (std 0.02) for Linear layers.
+
+    The constructor is :class:`BaseEfficientFormer`'s; its other arguments
+    (``in_channels``, ``out_indices``, ``frozen_stages``, ``attn_ref_size``,
+    ``out_norm_cfg``, ``with_cp``...) are documented there.
 
     Example:
         >>> import torch
@@ -280,10 +268,8 @@ class EfficientFormerV2(BaseEfficientFormer):
                         [4, 4, 4, 3, 3, 3, 3, 4, 4, 4]]),
     }  # yapf: disable
     arch_keys = ('depths', 'channels', 'num_attn_blocks', 'mlp_ratios')
+    default_arch = 's0'
     stem_act_cfg = dict(type='GELU')
-
-    def __init__(self, arch: Union[str, dict] = 's0', **kwargs) -> None:
-        super().__init__(arch, **kwargs)
 
     @classmethod
     def parse_arch(cls, arch: Union[str, dict]) -> dict:

@@ -8,18 +8,17 @@ from typing import Iterator, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.utils import to_2tuple
 
-from mmeformer.utils.size import Grid
+from mmeformer.utils import Grid
 
 
 def to_grid(size: Union[int, Sequence[int]]) -> Grid:
     """Turn an int or an ``(h, w)`` pair into an ``(h, w)`` tuple of ints."""
-    if isinstance(size, int):
-        return size, size
-    size = tuple(int(s) for s in size)
-    if len(size) != 2:
-        raise ValueError(f'expected an int or an (h, w) pair, got {size}')
-    return size
+    grid = tuple(int(s) for s in to_2tuple(size))
+    if len(grid) != 2:
+        raise ValueError(f'expected an int or an (h, w) pair, got {grid}')
+    return grid
 
 
 try:

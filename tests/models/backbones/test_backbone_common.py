@@ -17,11 +17,101 @@ from mmeformer.models.backbones import base as backbone_base
 from mmeformer.models.layers import AttentionBias
 
 BACKBONES = [EfficientFormer, EfficientFormerV2]
+#: Stage channels of every published variant and the parameters of its
+#: classifier (backbone, final norm, both heads, 1000 classes).
+VARIANTS = {
+    (EfficientFormer, 'l1'): ([48, 96, 224, 448], 12_289_928),
+    (EfficientFormer, 'l3'): ([64, 128, 320, 512], 31_406_000),
+    (EfficientFormer, 'l7'): ([96, 192, 384, 768], 82_229_328),
+    (EfficientFormerV2, 's0'): ([32, 48, 96, 176], 3_600_256),
+    (EfficientFormerV2, 's1'): ([32, 48, 120, 224], 6_185_560),
+    (EfficientFormerV2, 's2'): ([32, 64, 144, 288], 12_710_112),
+    (EfficientFormerV2, 'l'): ([40, 80, 192, 384], 26_322_288),
+}
+#: The classifier's norm on the last stage output.
+FINAL_NORMS = {
+    EfficientFormer: nn.LayerNorm,
+    EfficientFormerV2: nn.BatchNorm2d
+}
+#: Sizes of the attention-bias tables in module order, in units of the
+#: last stage's token count (V2's stage-3 downsample attends to the keys of
+#: stage 2, four times as many).
+TABLE_SIZES = {EfficientFormer: [1], EfficientFormerV2: [1, 1, 4, 1, 1]}
+SIZES = [(224, 224), (512, 512), (800, 1216), (513, 671)]
+
+
+def variant_id(variant):
+    return f'{variant[0].__name__}-{variant[1]}'
+
+
+def expected_shapes(channels, size):
+    return [(1, c, -(-size[0] // 2**(i + 2)), -(-size[1] // 2**(i + 2)))
+            for i, c in enumerate(channels)]
 
 
 @pytest.fixture(params=BACKBONES, ids=lambda cls: cls.__name__)
 def backbone_cls(request):
     return request.param
+
+
+@pytest.fixture(scope='module', params=list(VARIANTS), ids=variant_id)
+def meta_model(request):
+    """A published variant on the meta device: the real forward code runs,
+    shapes are checked by every op, but no arithmetic is done."""
+    backbone_cls, arch = request.param
+    with torch.device('meta'):
+        model = backbone_cls(arch, out_indices=(0, 1, 2, 3))
+    return VARIANTS[request.param][0], model.eval()
+
+
+@pytest.mark.parametrize('size', SIZES, ids=lambda s: f'{s[0]}x{s[1]}')
+def test_output_shapes(meta_model, size):
+    channels, model = meta_model
+    with torch.no_grad():
+        outs = model(torch.empty(1, 3, *size, device='meta'))
+    assert [tuple(o.shape) for o in outs] == expected_shapes(channels, size)
+
+
+#: Every variant at the classification size, one per family at an odd,
+#: non-square size (the meta shape test covers the others).
+FORWARD_CASES = [(variant, (224, 224))
+                 for variant in VARIANTS] + [((cls, cls.default_arch),
+                                              (513, 671)) for cls in BACKBONES]
+
+
+@pytest.mark.parametrize(
+    'variant, size',
+    FORWARD_CASES,
+    ids=[f'{variant_id(v)}-{s[0]}x{s[1]}' for v, s in FORWARD_CASES])
+def test_forward_computes_finite_maps(variant, size):
+    backbone_cls, arch = variant
+    model = backbone_cls(arch, out_indices=(0, 1, 2, 3)).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, *size))
+    assert [tuple(o.shape)
+            for o in outs] == expected_shapes(VARIANTS[variant][0], size)
+    assert all(torch.isfinite(o).all() for o in outs)
+
+
+@pytest.mark.parametrize('variant', list(VARIANTS), ids=variant_id)
+def test_classifier_parameter_count(build_classifier, variant):
+    backbone_cls, arch = variant
+    with torch.device('meta'):
+        model = build_classifier(backbone_cls.__name__, arch)
+    assert sum(p.numel() for p in model.parameters()) == VARIANTS[variant][1]
+    assert isinstance(model.backbone.norm, FINAL_NORMS[backbone_cls])
+
+
+@pytest.mark.parametrize('ref_size, tokens', [(224, 49), (800, 625),
+                                              (512, 256)])
+def test_bias_tables_follow_the_reference_size(backbone_cls, ref_size, tokens):
+    with torch.device('meta'):
+        model = backbone_cls(attn_ref_size=ref_size)
+    tables = [
+        tuple(m.table.shape) for m in model.modules()
+        if isinstance(m, AttentionBias)
+    ]
+    assert tables == [(8, tokens * n) for n in TABLE_SIZES[backbone_cls]]
 
 
 @pytest.fixture
@@ -152,7 +242,8 @@ def test_too_small_input_is_rejected(backbone_cls, tiny_arch, size):
 
 
 def test_wrong_channel_count_is_rejected(backbone_cls, tiny_arch):
-    with pytest.raises(ValueError, match='in_channels=1'):
+    # The stem's convolution names the expected and the given channels.
+    with pytest.raises(RuntimeError, match='to have 3 channels, but got 1'):
         backbone_cls(tiny_arch)(torch.rand(1, 1, 64, 64))
     model = backbone_cls(tiny_arch, in_channels=1).eval()
     assert model(torch.rand(1, 1, 64, 64))[0].shape[1] == 32

@@ -1,34 +1,12 @@
+"""The blocks of ``mmeformer.models.layers.blocks``."""
+import math
+
 import pytest
 import torch
 import torch.nn as nn
 
-from mmeformer.models.layers import (ConvMlp, Downsample, LayerNorm2d,
-                                     LayerScale, LinearMlp, MetaBlock2d, Stem)
-
-
-def test_layer_scale_broadcasts_over_the_channel_axis():
-    weight = torch.arange(1., 5.)
-    first = LayerScale(4, data_format='channels_first')
-    last = LayerScale(4, data_format='channels_last')
-    first.weight.data.copy_(weight)
-    last.weight.data.copy_(weight)
-    x = torch.ones(2, 4, 3, 5)
-    assert torch.equal(first(x)[0, :, 1, 2], weight)
-    assert torch.equal(last(x.permute(0, 2, 3, 1))[0, 1, 2], weight)
-    assert first.weight.shape == (4, )
-    with pytest.raises(ValueError, match='data_format'):
-        LayerScale(4, data_format='nchw')
-
-
-def test_layer_norm_2d_equals_token_layer_norm():
-    norm = LayerNorm2d(6)
-    nn.init.normal_(norm.weight)
-    nn.init.normal_(norm.bias)
-    x = torch.randn(2, 6, 3, 4)
-    tokens = x.flatten(2).transpose(1, 2)
-    expected = nn.functional.layer_norm(tokens, (6, ), norm.weight, norm.bias,
-                                        norm.eps)
-    torch.testing.assert_close(norm(x).flatten(2).transpose(1, 2), expected)
+from mmeformer.models.layers import (ConvMlp, Downsample, LinearMlp,
+                                     MetaBlock2d, Stem)
 
 
 @pytest.mark.parametrize('size, expected', [((224, 224), (56, 56)),
@@ -69,3 +47,30 @@ def test_meta_block_without_mixer_is_ffn_only():
     assert block.mlp.fc1.conv.out_channels == 24
     with_mixer = MetaBlock2d(8, token_mixer=nn.Identity())
     assert with_mixer.ls1.weight.shape == (8, )
+    assert torch.all(with_mixer.ls2.weight == 1e-5)
+
+
+def test_meta_block_layer_scales_are_per_channel_on_nchw_maps():
+    block = MetaBlock2d(4, token_mixer=nn.Identity())
+    weight = torch.arange(1., 5.)
+    block.ls1.weight.data.copy_(weight)
+    assert torch.equal(block.ls1(torch.ones(2, 4, 3, 5))[0, :, 1, 2], weight)
+
+
+@pytest.mark.parametrize('mid_conv', [False, True])
+def test_1x1_convs_start_from_a_truncated_normal(mid_conv):
+    torch.manual_seed(0)
+    mlp = ConvMlp(96, 384, mid_conv=mid_conv)
+    for unit in (mlp.fc1, mlp.fc2):
+        weight = unit.conv.weight
+        assert abs(weight.std().item() - 0.02) < 0.001
+        assert weight.abs().max() < 0.2  # no tail beyond a few std
+        assert not unit.conv.bias.any()
+    if mid_conv:
+        # PyTorch's default, as the official `mid` (created after its init):
+        # uniform within 1/sqrt(fan_in), with a uniform bias as well.
+        conv = mlp.mid.conv
+        bound = 1 / math.sqrt(9)
+        assert conv.weight.abs().max() <= bound
+        assert abs(conv.weight.std().item() - bound / math.sqrt(3)) < 0.01
+        assert conv.bias.any()
