@@ -50,13 +50,14 @@ def build_classifier():
     return build
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def randomize():
     """Make every branch of a model visibly contribute to its output.
 
     BatchNorms get non-trivial affine parameters and running statistics,
     layer scales values of order 0.1-0.5 and attention bias tables random
-    values, instead of the identity-like initial values.
+    values, instead of the identity-like initial values. The names of timm's
+    models (``ls1.gamma``, ``attention_biases``) are understood too.
     """
 
     def apply(model, seed=0):
@@ -68,6 +69,7 @@ def randomize():
         def randn(*shape):
             return torch.randn(*shape, generator=generator)
 
+        layer_scales = ('ls1.weight', 'ls2.weight', 'ls1.gamma', 'ls2.gamma')
         with torch.no_grad():
             for module in model.modules():
                 if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -77,9 +79,9 @@ def randomize():
                     module.running_mean.copy_(0.1 * randn(n))
                     module.running_var.copy_(0.5 + rand(n))
             for name, param in model.named_parameters():
-                if name.endswith(('ls1.weight', 'ls2.weight')):
+                if name.endswith(layer_scales):
                     param.copy_(0.1 + 0.4 * rand(*param.shape))
-                elif name.endswith('attn_bias.table'):
+                elif name.endswith(('attn_bias.table', 'attention_biases')):
                     param.copy_(randn(*param.shape))
         return model
 
