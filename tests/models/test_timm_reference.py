@@ -69,6 +69,11 @@ def timm_and_ours(request, tmp_path_factory, randomize):
     timm_name, config = VARIANTS[request.param]
     torch.manual_seed(0)
     reference = randomize(timm.create_model(timm_name)).eval()
+    with torch.no_grad():
+        # Logits of order 1 (five times timm's init): a mix-up of
+        # same-shaped tensors moves them by far more than the tolerance.
+        for head in (reference.head, reference.head_dist):
+            head.weight.normal_(std=0.1)
     folder = tmp_path_factory.mktemp(timm_name)
     src, out = str(folder / 'timm.pth'), str(folder / 'converted.pth')
     torch.save(reference.state_dict(), src)
@@ -82,7 +87,7 @@ def test_logits_equal_timm_at_the_reference_size(timm_and_ours):
     with torch.no_grad():
         expected = reference(x)
         logits = ours(x, mode='tensor')
-    assert expected.abs().max() > 0.1  # the comparison is not of zeros
+    assert expected.abs().max() > 1  # the comparison is not of zeros
     torch.testing.assert_close(logits, expected, rtol=0, atol=1e-5)
 
 
