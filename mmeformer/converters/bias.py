@@ -1,25 +1,13 @@
 """Moving attention-bias tables to another reference grid.
 
-A table holds one learned value per head and per token offset
-``(|dy|, |dx|)`` of the reference grid, as ``(num_heads, h * w)``. A model
-built for another reference input (``attn_ref_size``, e.g. 800 for
-detection) has tables for its own grid, so a classifier's tables (7x7 offsets
-at 224) do not fit it. Two ways to fill them:
-
-- ``'zero'`` (the default): start from zero, which is what the official
-  detection and segmentation models did. Their ImageNet biases were
-  discarded (the maintainers confirmed it in snap-research/EfficientFormer
-  issue #19), so the published dense results come from zero-initialised
-  tables, and this choice reproduces their starting point exactly.
-- ``'resize'``: resample each table as an image over the offsets, bicubic
-  with aligned corners, so offset 0 (a token and itself) keeps its value and
-  the largest offset maps to the largest. This keeps ImageNet's preference
-  for near tokens, stretched to the larger grid, like the relative-position
-  tables of Swin-style models are resized for new window sizes; no
-  published EfficientFormer result was obtained this way.
+A table holds one value per head and per token offset ``(|dy|, |dx|)`` of
+its reference grid, as ``(num_heads, h * w)``; a model built for another
+``attn_ref_size`` needs tables of its own grid. ``'zero'`` (the default)
+starts them from zero, as the official dense models did; ``'resize'``
+resamples the ImageNet tables bicubically (see ``docs/converters.md``).
 """
-from collections import OrderedDict
-from typing import Dict, List, Mapping, Tuple
+from collections import Counter, OrderedDict
+from typing import List, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -53,11 +41,13 @@ def resize_table(table: torch.Tensor, src_grid: Grid,
     Returns:
         Tensor: The ``(heads, dst_h * dst_w)`` table, in ``table``'s dtype.
     """
-    heads = table.shape[0]
-    image = table.reshape(1, heads, *src_grid).float()
+    # Aligned corners: offset 0 and the largest offset keep their values.
     resized = F.interpolate(
-        image, size=dst_grid, mode='bicubic', align_corners=True)
-    return resized.reshape(heads, -1).to(table.dtype)
+        table.reshape(1, -1, *src_grid).float(),
+        size=dst_grid,
+        mode='bicubic',
+        align_corners=True)
+    return resized.reshape(table.shape[0], -1).to(table.dtype)
 
 
 def adapt_bias_tables(tensors: 'OrderedDict[str, torch.Tensor]',
@@ -82,40 +72,30 @@ def adapt_bias_tables(tensors: 'OrderedDict[str, torch.Tensor]',
             have the shape of its own reference grid.
     """
     check_bias_mode(mode)
-    changed: Dict[Tuple[Grid, Grid], int] = {}
-    kept: Dict[Grid, int] = {}
-    bad = []
-    for name, dst_grid in dst_grids.items():
+    kept, changed, bad = Counter(), Counter(), []
+    for name, dst in dst_grids.items():
         if name not in tensors or name not in expected:
             continue
-        table, src_grid = tensors[name], src_grids[name]
-        heads = expected[name][0]
-        if tuple(table.shape) != (heads, src_grid[0] * src_grid[1]):
-            bad.append(f'{name}: {tuple(table.shape)}, expected '
-                       f'{(heads, src_grid[0] * src_grid[1])} for the '
-                       f'{src_grid[0]}x{src_grid[1]} grid of the source')
-            continue
-        if src_grid == dst_grid:
-            kept[src_grid] = kept.get(src_grid, 0) + 1
-            continue
-        if mode == 'zero':
-            tensors[name] = table.new_zeros(expected[name])
+        table, src = tensors[name], src_grids[name]
+        shape = (expected[name][0], src[0] * src[1])
+        if tuple(table.shape) != shape:
+            bad.append(f'{name}: {tuple(table.shape)}, expected {shape} for '
+                       f'the {src[0]}x{src[1]} grid of the source')
+        elif src == dst:
+            kept[src] += 1
         else:
-            tensors[name] = resize_table(table, src_grid, dst_grid)
-        key = (src_grid, dst_grid)
-        changed[key] = changed.get(key, 0) + 1
+            tensors[name] = table.new_zeros(expected[name]) if (
+                mode == 'zero') else resize_table(table, src, dst)
+            changed[src, dst] += 1
     if bad:
         raise ConversionError(
             'Attention-bias tables do not fit the source\'s reference grid; '
             'the checkpoint is not of the chosen source or variant.\n' +
             describe_problems([('shape mismatches', bad)]))
     verb = 'zero-initialised' if mode == 'zero' else 'resized'
-    lines = [
-        f'{count} kept ({g[0]}x{g[1]} offsets)'
-        for g, count in sorted(kept.items())
+    return [
+        f'{n} kept ({g[0]}x{g[1]} offsets)' for g, n in sorted(kept.items())
+    ] + [
+        f'{n} {verb} ({s[0]}x{s[1]} -> {d[0]}x{d[1]} offsets)'
+        for (s, d), n in sorted(changed.items())
     ]
-    lines += [
-        f'{count} {verb} ({s[0]}x{s[1]} -> {d[0]}x{d[1]} offsets)'
-        for (s, d), count in sorted(changed.items())
-    ]
-    return lines

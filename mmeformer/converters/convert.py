@@ -8,7 +8,7 @@ import hashlib
 import os
 import os.path as osp
 import re
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
@@ -21,9 +21,9 @@ from mmeformer.utils import Grid, atomic_torch_save, parse_size
 from mmeformer.version import __version__
 from .bias import BIAS_MODES, adapt_bias_tables, check_bias_mode
 from .errors import ConversionError, describe_problems
-from .keymaps import SOURCES, KeyMapping, SourceLayout, map_keys
+from .keymaps import (SOURCES, KeyMapping, SourceLayout, detect_source,
+                      is_mmeformer_layout, map_keys)
 from .keymaps.official import DENSE_PARTS, OPTIONAL_PARTS
-from .layouts import detect_source, is_mmeformer_layout
 from .reading import extract_state_dict, read_checkpoint
 from .variants import Variant, detect_variant, parse_variant
 
@@ -46,8 +46,7 @@ class ConversionReport:
         container (str | None): Key the state dict was nested under.
         num_read (int): Tensors in the input state dict.
         variant (Variant): The variant converted.
-        attn_ref_size (tuple[int, int]): Reference input size of the
-            output's bias tables.
+        attn_ref_size (tuple[int, int]): Reference size of the bias tables.
         num_mapped (int): Tensors written.
         dropped (dict[str, int]): Input tensors left out, counted by reason.
         bias (list[str]): What happened to the attention-bias tables.
@@ -70,50 +69,6 @@ class ConversionReport:
     num_bytes: int = 0
     num_params: int = 0
 
-    def summary(self) -> str:
-        """A few lines for the user."""
-        where = (f"checkpoint['{self.container}']"
-                 if self.container else 'the file')
-        ref = 'x'.join(map(str, self.attn_ref_size))
-        lines = [
-            f'Read {self.num_read} tensors from {where} of {self.src} '
-            f'({self.source} layout)',
-            f'Variant: {self.variant.name}',
-            f'Mapped {self.num_mapped} tensors '
-            f'({self.num_params / 1e6:.2f}M parameters)',
-        ]
-        lines += [
-            f'Dropped {count}: {reason}'
-            for reason, count in sorted(self.dropped.items())
-        ]
-        lines += [
-            f'Attention-bias tables for {ref} inputs: {line}'
-            for line in self.bias
-        ]
-        lines.append(f'Wrote {self.out} ({self.num_bytes / 2**20:.1f} MiB)')
-        return '\n'.join(lines)
-
-
-def parse_ref_size(value: Union[None, int, str, Sequence[int]],
-                   default: int) -> Grid:
-    """``attn_ref_size`` from ``800``, ``'800'``, ``'800x1333'`` or a pair.
-
-    Args:
-        value (int | str | Sequence[int] | None): The size; None for the
-            default.
-        default (int): Size used when ``value`` is None.
-
-    Returns:
-        tuple[int, int]: ``(h, w)``.
-
-    Raises:
-        ConversionError: If the value cannot be read.
-    """
-    try:
-        return parse_size(default if value is None else value, 'attn_ref_size')
-    except ValueError as e:
-        raise ConversionError(str(e)) from e
-
 
 def default_output_path(layout: SourceLayout, variant: Variant, ref_size: Grid,
                         bias_mode: str) -> str:
@@ -133,45 +88,28 @@ def default_output_path(layout: SourceLayout, variant: Variant, ref_size: Grid,
     """
     suffix = ''
     if ref_size != parse_size(layout.ref_size):
-        size = (
-            str(ref_size[0])
-            if ref_size[0] == ref_size[1] else f'{ref_size[0]}x{ref_size[1]}')
-        suffix = f'_ref{size}_{bias_mode}'
+        h, w = ref_size
+        suffix = f'_ref{h if h == w else f"{h}x{w}"}_{bias_mode}'
     return osp.join(
         'checkpoints',
         OUTPUT_NAMES[layout.task].format(name=variant.name, suffix=suffix))
 
 
-def output_path(out: Optional[str], default: str) -> str:
-    """The file a conversion writes.
-
-    Args:
-        out (str, optional): The output asked for: a file in an existing
-            folder, or an existing folder to write the default file name
-            into. None for ``default``.
-        default (str): :func:`default_output_path`; its folder is created
-            if missing.
-
-    Returns:
-        str: The output file.
-
-    Raises:
-        ConversionError: If ``out`` names a file in a folder that does not
-            exist or below a file.
-    """
+def _output_path(out: Optional[str], default: str) -> str:
+    """``out``, a file in ``out`` if it is a folder, or ``default``; a
+    missing folder of ``out`` is refused."""
     if out is None:
         return default
     if osp.isdir(out):
         return osp.join(out, osp.basename(default))
-    folder = osp.dirname(osp.abspath(out))
-    if not osp.isdir(folder):
-        blocker = folder
-        while not osp.exists(blocker):
-            blocker = osp.dirname(blocker)
-        if osp.isdir(blocker):
-            raise ConversionError(
-                f'Cannot write {out}: the folder {folder} does not exist. '
-                'Create it first (mkdir -p) or choose another --out.')
+    folder = blocker = osp.dirname(osp.abspath(out))
+    while not osp.exists(blocker):
+        blocker = osp.dirname(blocker)
+    if blocker != folder and osp.isdir(blocker):
+        raise ConversionError(
+            f'Cannot write {out}: the folder {folder} does not exist. '
+            'Create it first (mkdir -p) or choose another --out.')
+    if not osp.isdir(blocker):
         raise ConversionError(
             f'Cannot write {out}: {blocker} is a file, not a folder. '
             'Choose another --out.')
@@ -202,30 +140,13 @@ def save_checkpoint(checkpoint: Any, path: str) -> int:
         raise ConversionError(f'Cannot write {path}: {e}') from e
 
 
-def build_target(variant: Variant, task: str, ref_size: Grid,
-                 head: Optional[dict]) -> nn.Module:
-    """The model a converted checkpoint is for, on the ``meta`` device.
-
-    Args:
-        variant (Variant): The variant.
-        task (str): ``'classification'`` for the backbone with its final
-            norm; ``'detection'`` or ``'segmentation'`` for the backbone of
-            a dense model, with the family's official output norms.
-        ref_size (tuple[int, int]): ``attn_ref_size`` of the backbone.
-        head (dict, optional): Arguments of the classifier's
-            :class:`EfficientFormerClsHead` but ``in_channels``; None for
-            no head.
-
-    Returns:
-        nn.Module: ``backbone`` (and ``head``) without memory behind their
-        tensors, named as in the classifier, detector or segmentor.
-    """
+def _build_target(variant: Variant, task: str, ref_size: Grid,
+                  head: Optional[dict]) -> nn.Module:
+    """The backbone (and classifier ``head``, if its arguments are given) a
+    file of ``task`` is for, named as in the whole model, on ``meta``."""
     cls = variant.backbone_cls
-    if task == 'classification':
-        kwargs = dict(final_norm=True)
-    else:
-        kwargs = dict(
-            out_indices=(0, 1, 2, 3), out_norm_cfg=cls.dense_out_norm_cfg)
+    kwargs = dict(final_norm=True) if task == 'classification' else dict(
+        out_indices=(0, 1, 2, 3), out_norm_cfg=cls.dense_out_norm_cfg)
     try:
         with torch.device('meta'):
             parts = dict(
@@ -241,7 +162,7 @@ def build_target(variant: Variant, task: str, ref_size: Grid,
     return nn.ModuleDict(parts)
 
 
-def bias_grids(model: nn.Module) -> Dict[str, Grid]:
+def _bias_grids(model: nn.Module) -> Dict[str, Grid]:
     """The key grid of every attention-bias table, by state-dict name."""
     return {
         f'{name}.table': module.key_grid
@@ -250,74 +171,59 @@ def bias_grids(model: nn.Module) -> Dict[str, Grid]:
     }
 
 
-def load_problems(model: nn.Module, mapping: KeyMapping,
-                  tensors: Dict[str, torch.Tensor]) -> Dict[str, List[str]]:
-    """What a strict load of ``tensors`` into ``model`` reports.
-
-    Args:
-        model (nn.Module): A model on the ``meta`` device; the tensors are
-            assigned to it, not copied.
-        mapping (KeyMapping): Where each tensor came from.
-        tensors (dict[str, Tensor]): The tensors to load.
-
-    Returns:
-        dict[str, list[str]]: Missing keys, unexpected and mismatched
-        tensors (named by their source key) and other errors.
-    """
+def _load_problems(model: nn.Module, mapping: KeyMapping,
+                   tensors: Dict[str, torch.Tensor]) -> Dict[str, list]:
+    """What a strict load of ``tensors`` into ``model`` reports, by kind,
+    each tensor named by its source key too."""
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found, lines = defaultdict(list), []
     try:
         model.load_state_dict(tensors, strict=True, assign=True)
-        return {}
     except RuntimeError as e:
         # One line per error after the first: 'Missing key(s) in
         # state_dict: "a", "b". ', 'size mismatch for a: ...'.
         lines = str(e).split('\n\t')[1:]
-    problems = dict(missing=[], unexpected=[], mismatched=[], other=[])
     for line in lines:
         keys = re.findall(r'"([^"]+)"', line)
         if line.startswith('Missing key(s)'):
-            problems['missing'] += keys
+            found['missing'] += keys
         elif line.startswith('Unexpected key(s)'):
-            problems['unexpected'] += [
+            found['unexpected'] += [
                 f'{mapping.origins[k]} (as {k})' for k in keys
             ]
         elif line.startswith('size mismatch for '):
             k = line[len('size mismatch for '):].split(': ')[0]
-            problems['mismatched'].append(
+            found['mismatched'].append(
                 f'{mapping.origins[k]} (as {k}): '
                 f'{tuple(tensors[k].shape)}, expected {shapes[k]}')
         else:
-            problems['other'].append(line)
-    return problems
+            found['other'].append(line)
+    return found
 
 
-def dense_problems(mapping: KeyMapping, task: str,
-                   variant: Variant) -> Dict[str, List[str]]:
-    """Missing parts of a detector or segmentor, and neck inputs that do not
-    fit the backbone (the parts kept as they are are not loaded here)."""
+def _dense_problems(problems: Dict[str, list], mapping: KeyMapping, task: str,
+                    variant: Variant) -> None:
+    """Add the missing parts of a detector or segmentor and the neck inputs
+    that do not fit the backbone to ``problems``."""
     kept = [k for k in mapping.tensors if not k.startswith('backbone.')]
-    missing = [
+    problems['missing'] += [
         f'{part}* (no tensor of this part)' for part in DENSE_PARTS[task]
         if part not in OPTIONAL_PARTS and not any(
             k.startswith(part) for k in kept)
     ]
-    mismatched = []
     for i, channels in enumerate(variant.channels):
         name = f'neck.lateral_convs.{i}.conv.weight'
         tensor = mapping.tensors.get(name)
         if tensor is not None and tensor.dim() > 1 and \
                 tensor.shape[1] != channels:
-            mismatched.append(
+            problems['mismatched'].append(
                 f'{name}: {tuple(tensor.shape)} takes {tensor.shape[1]} '
                 f'input channels, the backbone gives {channels}')
-    return dict(missing=missing, mismatched=mismatched)
 
 
 def _dataset_meta(checkpoint: dict) -> Optional[dict]:
-    """Class names (and palette) of an mmdet 2.x / mmseg 0.x checkpoint.
-
-    mmdet 3.x and mmseg 1.x read them from ``meta['dataset_meta']``.
-    """
+    """Class names (and palette) of an mmdet / mmseg checkpoint; 2.x / 0.x
+    stored them in ``meta``, 3.x / 1.x in ``meta['dataset_meta']``."""
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
     if not isinstance(meta, dict):
         return None
@@ -373,7 +279,13 @@ def convert_checkpoint(
     check_bias_mode(dense_bias)
     layout = SOURCES[source]
     named = parse_variant(variant) if variant else None
-    ref_size = parse_ref_size(attn_ref_size, layout.ref_size)
+    src_ref_size = parse_size(layout.ref_size)
+    try:
+        ref_size = parse_size(
+            src_ref_size if attn_ref_size is None else attn_ref_size,
+            'attn_ref_size')
+    except ValueError as e:
+        raise ConversionError(str(e)) from e
 
     say(f'Reading {src} as a {layout.description}')
     checkpoint = read_checkpoint(src)
@@ -390,103 +302,92 @@ def convert_checkpoint(
     guessed = detect_source(state_dict)
     if guessed is not None and guessed != layout.name:
         wrong_layout += f' Its names are those of --source {guessed}.'
+    unknown = describe_problems([('unexpected keys', mapping.unknown)], 10)
     # Most names unknown: the layout, not a detail of the file, is wrong.
     if len(mapping.unknown) >= len(mapping.tensors):
         raise ConversionError(
             f'{len(mapping.unknown)} of the {len(state_dict)} tensors of '
             f'{src} have no name of the {layout.name!r} layout. '
-            f'{wrong_layout}\n' +
-            describe_problems([('unexpected keys', mapping.unknown)], 10))
+            f'{wrong_layout}\n{unknown}')
     try:
         found = detect_variant(mapping.tensors, mapping.family, named)
     except ConversionError as e:
         if mapping.unknown:
-            raise ConversionError(f'{e}\n{wrong_layout}\n' + describe_problems(
-                [('unexpected keys', mapping.unknown)], 10)) from e
+            raise ConversionError(f'{e}\n{wrong_layout}\n{unknown}') from e
         raise
     say(f'{"Checked" if named else "Detected"} variant {found.name}')
 
-    head = mapping.tensors.get('head.head.weight')
-    head_cfg = dict(
-        num_classes=int(head.shape[0]) if head is not None else 1000,
-        distillation='head.dist_head.weight' in mapping.tensors)
     dense = layout.task != 'classification'
-    model = build_target(found, layout.task, ref_size,
-                         None if dense else head_cfg)
+    head = mapping.tensors.get('head.head.weight')
+    model = _build_target(
+        found, layout.task, ref_size, None if dense else dict(
+            num_classes=int(head.shape[0]) if head is not None else 1000,
+            distillation='head.dist_head.weight' in mapping.tensors))
     expected = OrderedDict(
         (k, tuple(v.shape)) for k, v in model.state_dict().items())
-    dst_grids = bias_grids(model)
-    src_ref_size = parse_size(layout.ref_size)
-    src_grids = dst_grids if src_ref_size == ref_size else bias_grids(
-        build_target(found, layout.task, src_ref_size, None))
+    dst_grids = _bias_grids(model)
+    src_grids = dst_grids if src_ref_size == ref_size else _bias_grids(
+        _build_target(found, layout.task, src_ref_size, None))
     bias = adapt_bias_tables(mapping.tensors, expected, src_grids, dst_grids,
                              dense_bias)
-
-    loaded = OrderedDict((k, v) for k, v in mapping.tensors.items()
-                         if not dense or k.startswith('backbone.'))
-    problems = load_problems(model, mapping, loaded)
-    kept = dense_problems(mapping, layout.task, found) if dense else {}
+    # The kept detector / segmentor parts are checked, not loaded.
+    found_problems = _load_problems(
+        model, mapping, {
+            k: v
+            for k, v in mapping.tensors.items()
+            if not dense or k.startswith('backbone.')
+        })
+    if dense:
+        _dense_problems(found_problems, mapping, layout.task, found)
     problems = describe_problems([
         ('missing keys (needed by the model, not in the file)',
-         problems.get('missing', []) + kept.get('missing', [])),
+         found_problems['missing']),
         ('unexpected keys (in the file, not in the model)',
-         problems.get('unexpected', []) + mapping.unknown),
-        ('shape mismatches',
-         problems.get('mismatched', []) + kept.get('mismatched', [])),
+         found_problems['unexpected'] + mapping.unknown),
+        ('shape mismatches', found_problems['mismatched']),
         ('keys that would share one name', mapping.clashes),
-        ('other errors', problems.get('other', [])),
+        ('other errors', found_problems['other']),
     ])
     if problems:
         raise ConversionError(
             f'{src} cannot be converted to {found.name} '
             f'({layout.task}): nothing was written.\n{problems}')
 
-    default_out = default_output_path(layout, found, ref_size, dense_bias)
-    out = output_path(out, default_out)
+    out = _output_path(
+        out, default_output_path(layout, found, ref_size, dense_bias))
     if osp.exists(out) and osp.samefile(out, src):
         raise ConversionError(
             f'The output {out} is the input file; choose another output.')
     # Backbone and head in model order, then the kept detector / segmentor
-    # parts in file order.
+    # parts in file order. Copies own their storage: torch.save writes
+    # whole storages, so a view into a larger one would drag it along.
     order = list(expected) + [k for k in mapping.tensors if k not in expected]
-    # Copies own their storage: torch.save writes whole storages, so a view
-    # into a larger one would drag all of it along.
     tensors = OrderedDict((k, mapping.tensors[k].detach().clone(
         memory_format=torch.contiguous_format)) for k in order)
     digest = hashlib.sha256()
     with open(src, 'rb') as f:
         for chunk in iter(lambda: f.read(1 << 20), b''):
             digest.update(chunk)
+    source_file = dict(
+        source=layout.name, file=osp.basename(src), sha256=digest.hexdigest())
     meta = dict(
         mmeformer_version=__version__,
         variant=found.name,
         arch=found.arch,
         task=layout.task,
         attn_ref_size=list(ref_size),
-        converted_from=dict(
-            source=layout.name,
-            file=osp.basename(src),
-            sha256=digest.hexdigest()))
+        converted_from=source_file)
     if ref_size != src_ref_size:
         meta['dense_bias'] = dense_bias
-    dataset_meta = _dataset_meta(checkpoint)
-    if layout.task != 'classification' and dataset_meta:
-        meta['dataset_meta'] = dataset_meta
+    if dense and _dataset_meta(checkpoint):
+        meta['dataset_meta'] = _dataset_meta(checkpoint)
     say(f'Writing {out}')
     num_bytes = save_checkpoint(dict(meta=meta, state_dict=tensors), out)
-    return ConversionReport(
-        src=src,
-        source=layout.name,
-        container=container,
-        num_read=len(state_dict),
-        variant=found,
-        attn_ref_size=ref_size,
-        num_mapped=len(tensors),
-        dropped=dict(Counter(reason for _, reason in mapping.dropped)),
-        bias=bias,
-        out=out,
-        num_bytes=num_bytes,
-        num_params=sum(
-            t.numel() for k, t in tensors.items()
-            if t.is_floating_point() and not k.endswith(('.running_mean',
-                                                         '.running_var'))))
+    num_params = sum(
+        t.numel() for k, t in tensors.items()
+        if t.is_floating_point() and not k.endswith(('.running_mean',
+                                                     '.running_var')))
+    dropped = Counter(reason for _, reason in mapping.dropped)
+    return ConversionReport(src, layout.name, container,
+                            len(state_dict), found, ref_size, len(tensors),
+                            dict(dropped), bias, out, num_bytes, num_params)

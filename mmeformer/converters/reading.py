@@ -1,13 +1,10 @@
 """Reading checkpoints of other code bases without running their code.
 
-PyTorch files (``.pth``, ``.pt``, ``.bin``, ``.ckpt``) are unpickled with
-``weights_only=True`` through :func:`mmeformer.utils.load_from_local`, so a
-file that needs any Python object beyond tensors and plain containers is
-refused instead of executed. The one extra type allowed is
-:class:`argparse.Namespace`: the official training script (DeiT-style)
-stores its arguments as one next to the weights, and unpickling it only sets
-attributes. ``.safetensors`` files hold no code at all and are read with the
-``safetensors`` package.
+PyTorch files are unpickled with ``weights_only=True``, so a file that needs
+any Python object beyond tensors and plain containers is refused instead of
+executed; the one extra type allowed is :class:`argparse.Namespace`, which
+the official (DeiT-style) training script stores next to the weights.
+``.safetensors`` files hold no code at all.
 """
 import argparse
 import os.path as osp
@@ -46,11 +43,8 @@ def _read_safetensors(path: str) -> Dict[str, torch.Tensor]:
 
 
 def _innermost_reason(error: BaseException) -> str:
-    """The first sentence of the deepest error in an exception chain.
-
-    torch wraps the unpickler's precise complaint (e.g. ``Unsupported
-    global: GLOBAL os.system ...``) in a long generic message.
-    """
+    """The first sentence of the deepest error in an exception chain (torch
+    wraps the unpickler's precise complaint in a long generic message)."""
     while (error.__cause__ or error.__context__) is not None:
         error = error.__cause__ or error.__context__
     return _first_sentence(str(error))

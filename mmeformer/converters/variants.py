@@ -1,14 +1,11 @@
 """Which EfficientFormer variant a checkpoint holds.
 
-The variants are those of the backbones' ``arch_zoo`` tables, so a variant
-added there is known here too. Every published variant has its own stage
-widths, so the widths read from the tensors identify it; depths and
-attention blocks are then checked key by key against the model built for
-that variant.
+The variants are those of the backbones' ``arch_zoo`` tables. Each has its
+own stage widths, so the widths read from the tensors identify it.
 """
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Type
+from typing import Dict, List, Mapping, Optional, Type
 
 import torch
 
@@ -37,6 +34,7 @@ class Variant:
 
     @property
     def backbone_cls(self) -> Type[BaseEfficientFormer]:
+        """The backbone class of the family."""
         return FAMILIES[self.family][0]
 
     @property
@@ -46,6 +44,7 @@ class Variant:
 
     @property
     def channels(self) -> List[int]:
+        """The output channels of the four stages."""
         return list(self.backbone_cls.arch_zoo[self.arch]['channels'])
 
     def __str__(self) -> str:
@@ -116,11 +115,11 @@ def detect_variant(state_dict: Mapping[str, torch.Tensor],
         ConversionError: If the widths cannot be read, match no variant, or
             do not match ``named``.
     """
-    widths: Sequence[Optional[int]] = [
+    widths = [
         _stage_width(state_dict, stage)
         for stage in range(BaseEfficientFormer.num_stages)
     ]
-    family_name = 'EfficientFormerV2' if family == 'v2' else 'EfficientFormer'
+    family_name = FAMILIES[family][0].__name__
     if None in widths:
         missing = [i for i, width in enumerate(widths) if width is None]
         raise ConversionError(
@@ -130,21 +129,21 @@ def detect_variant(state_dict: Mapping[str, torch.Tensor],
             'in the checkpoint).')
     found = [
         v for v in all_variants()
-        if v.family == family and v.channels == list(widths)
+        if v.family == family and v.channels == widths
     ]
     if named is not None:
         if found and found[0] == named:
             return named
-        what = (f'{found[0].name}' if found else 'no known variant')
+        what = found[0].name if found else 'no known variant'
         raise ConversionError(
             f'The checkpoint does not hold {named.name}: its stage widths are '
-            f'{list(widths)} ({family_name}, {what}), while {named.name} '
+            f'{widths} ({family_name}, {what}), while {named.name} '
             f'has {named.channels}. Leave out the variant to have it '
             'detected, or pick the matching file.')
     if not found:
         known = '; '.join(f'{v.arch}: {v.channels}' for v in all_variants()
                           if v.family == family)
         raise ConversionError(
-            f'The checkpoint\'s stage widths {list(widths)} match no '
+            f'The checkpoint\'s stage widths {widths} match no '
             f'{family_name} variant (known widths: {known}).')
     return found[0]

@@ -4,7 +4,8 @@ import sys
 import textwrap
 
 from mmeformer.converters import (BIAS_MODES, SOURCES, ConversionError,
-                                  all_variants, convert_checkpoint)
+                                  ConversionReport, all_variants,
+                                  convert_checkpoint)
 
 EPILOG = """\
 outputs (default, relative to the current folder):
@@ -39,6 +40,30 @@ examples:
       --dense-bias resize
   %(prog)s efficientformerv2_s2_coco.pth --source official-det
 """
+
+
+def summary(report: ConversionReport) -> str:
+    """A few lines on what a conversion read, found and wrote."""
+    where = (f"checkpoint['{report.container}']"
+             if report.container else 'the file')
+    ref = 'x'.join(map(str, report.attn_ref_size))
+    lines = [
+        f'Read {report.num_read} tensors from {where} of {report.src} '
+        f'({report.source} layout)',
+        f'Variant: {report.variant.name}',
+        f'Mapped {report.num_mapped} tensors '
+        f'({report.num_params / 1e6:.2f}M parameters)',
+    ]
+    lines += [
+        f'Dropped {count}: {reason}'
+        for reason, count in sorted(report.dropped.items())
+    ]
+    lines += [
+        f'Attention-bias tables for {ref} inputs: {line}'
+        for line in report.bias
+    ]
+    lines.append(f'Wrote {report.out} ({report.num_bytes / 2**20:.1f} MiB)')
+    return '\n'.join(lines)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -100,7 +125,7 @@ def main(argv=None) -> int:
             f'error: {textwrap.indent(str(e), "  ").lstrip()}',
             file=sys.stderr)
         return 1
-    say(report.summary())
+    say(summary(report))
     return 0
 
 

@@ -1,23 +1,21 @@
 """Table-driven renaming of checkpoint keys into mmeformer's names.
 
-A source layout splits each key into a *location* (which part of the network
-it belongs to: stem, a stage's downsample, a block, the final norm, an
-output norm, the classifier head, or a detector / segmentor part kept as it
-is) and the *rest* of the name inside that part. A table of rules per
-family and part then renames the rest. Blocks are renumbered by their order
-within the stage, which absorbs the parameter-free modules some layouts
-interleave (the official ``Flat`` before the first attention block, the
+A source layout splits each key into a *location* (the part of the network
+it belongs to, see :data:`TARGET_PREFIXES`) and the *rest* of the name
+inside that part, which a table of rules per family and part renames.
+Blocks are renumbered by their order within the stage, which absorbs the
+parameter-free modules some layouts interleave (the official ``Flat``, the
 mmpretrain downsample at index 0).
 
-A rule is ``(source, target)`` or ``(source, target, transform)``. A source
+A rule is ``(source, target)`` or ``(source, target, transform)``, the
+transform a function of the tensor. A source
 ending with ``'.'`` (or empty) renames a prefix, any other source one exact
 name. A :class:`Drop` target leaves the tensor out, with the reason.
 """
 import re
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
-from typing import (Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
-                    Union)
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -29,13 +27,7 @@ class Drop(str):
 #: Tensors mmeformer recomputes: its bias index buffers are not persistent.
 DROP_INDEX = Drop('bias index buffer, recomputed from the token grid')
 
-Rule = Union[Tuple[str, Union[str, Drop]], Tuple[str, str, str]]
-
-#: Tensor transforms rules may name.
-TRANSFORMS: Dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    # Official V2 layer scales are (C, 1, 1); mmeformer stores them flat.
-    'flatten': lambda tensor: tensor.reshape(-1),
-}
+Rule = tuple  # (source, target) or (source, target, transform)
 
 #: Where each part lives in mmeformer's classifier, detector and segmentor.
 TARGET_PREFIXES = {
@@ -55,16 +47,36 @@ def conv_bn(conv: str, bn: str, target: str) -> Tuple[Rule, Rule]:
     return (f'{conv}.', f'{target}.conv.'), (f'{bn}.', f'{target}.bn.')
 
 
+def same(*names: str) -> Tuple[Rule, ...]:
+    """Rules that keep each of ``names``."""
+    return tuple((name, name) for name in names)
+
+
+def attn_bias(
+    module: str,
+    table: str = 'attention_biases',
+    dropped: Sequence[Tuple[str,
+                            Drop]] = (('attention_bias_idxs', DROP_INDEX), )
+) -> Tuple[Rule, ...]:
+    """Rules for the bias ``table`` of an attention and the tensors beside
+    it that are left out."""
+    return ((f'{module}.{table}', f'{module}.attn_bias.table'), ) + tuple(
+        (f'{module}.{name}', why) for name, why in dropped)
+
+
+#: The MLP of the V1 4D blocks, and the V1 attention block but its layer
+#: scales and bias, in the official, timm and mmpretrain names.
+V1_MLP = conv_bn('mlp.fc1', 'mlp.norm1', 'mlp.fc1') + conv_bn(
+    'mlp.fc2', 'mlp.norm2', 'mlp.fc2')
+V1_ATTENTION = same('norm1.', 'norm2.', 'token_mixer.qkv.',
+                    'token_mixer.proj.', 'mlp.fc1.', 'mlp.fc2.')
+
+
 @dataclass(frozen=True)
 class Location:
-    """Where a source key belongs.
-
-    Args:
-        part (str): A key of :data:`TARGET_PREFIXES`.
-        rest (str): The name inside the part, renamed by the rules.
-        stage (int): Stage index, where the part has one. Defaults to -1.
-        block (int): Block index in the source, for blocks. Defaults to -1.
-    """
+    """Where a source key belongs: a ``part`` (a key of
+    :data:`TARGET_PREFIXES`), the ``rest`` of the name inside it, and the
+    ``stage`` and source ``block`` index where the part has them."""
 
     part: str
     rest: str
@@ -109,17 +121,10 @@ class SourceLayout:
 
 @dataclass
 class KeyMapping:
-    """The result of renaming a state dict.
-
-    Args:
-        family (str): ``'v1'`` or ``'v2'``.
-        tensors (OrderedDict): Renamed tensors by mmeformer name.
-        origins (dict): Source key of every renamed tensor.
-        dropped (list[tuple[str, str]]): Source keys left out, with why.
-        unknown (list[str]): Source keys of no known part or without a
-            rule: not of this layout.
-        clashes (list[str]): Source keys that would share one name.
-    """
+    """A renamed state dict: the ``family`` (``'v1'`` / ``'v2'``), the
+    ``tensors`` by mmeformer name and the source key (``origins``) of each,
+    the source keys ``dropped`` (with why), ``unknown`` to the layout, and
+    the ``clashes`` of keys that would share one name."""
 
     family: str
     tensors: 'OrderedDict[str, torch.Tensor]'
@@ -131,36 +136,16 @@ class KeyMapping:
 
 def _apply_rules(rest: str, rules: Sequence[Rule]) -> Optional[tuple]:
     """``(target, transform)`` of the first rule matching ``rest``."""
-    for rule in rules:
-        source, target = rule[0], rule[1]
-        transform = rule[2] if len(rule) > 2 else None
-        is_prefix = source == '' or source.endswith('.')
-        if is_prefix and rest.startswith(source):
-            if isinstance(target, Drop):
-                return target, None
-            return target + rest[len(source):], transform
-        if not is_prefix and rest == source:
-            return target, transform
+    for source, target, *transform in rules:
+        if source == '' or source.endswith('.'):
+            if not rest.startswith(source):
+                continue
+            if not isinstance(target, Drop):
+                target += rest[len(source):]
+        elif rest != source:
+            continue
+        return target, (transform or [None])[0]
     return None
-
-
-def _block_ranks(
-    locations: Mapping[str, Location]
-) -> Tuple[Dict[Tuple[int, int], int], Dict[Tuple[int, int], bool]]:
-    """Block index by order within its stage, and which blocks attend."""
-    raw = defaultdict(set)
-    attends = defaultdict(bool)
-    for loc in locations.values():
-        if loc.part == 'block':
-            raw[loc.stage].add(loc.block)
-            attends[(loc.stage,
-                     loc.block)] |= loc.rest.startswith('token_mixer.')
-    ranks = {
-        (stage, block): rank
-        for stage, blocks in raw.items()
-        for rank, block in enumerate(sorted(blocks))
-    }
-    return ranks, attends
 
 
 def map_keys(state_dict: Mapping[str, torch.Tensor],
@@ -176,42 +161,59 @@ def map_keys(state_dict: Mapping[str, torch.Tensor],
         renamed, which the caller reports with the other problems.
     """
     family = layout.detect_family(list(state_dict))
-    tables = layout.tables[family]
-    locations = {}
-    unknown = []
-    for key in state_dict:
-        loc = layout.locate(key)
+    located = {key: layout.locate(key) for key in state_dict}
+    blocks, attends = defaultdict(set), defaultdict(bool)
+    for loc in located.values():
+        if loc is not None and loc.part == 'block':
+            blocks[loc.stage].add(loc.block)
+            attends[loc.stage,
+                    loc.block] |= loc.rest.startswith('token_mixer.')
+    ranks = {
+        (stage, block): rank
+        for stage, indices in blocks.items()
+        for rank, block in enumerate(sorted(indices))
+    }
+    mapping = KeyMapping(family, OrderedDict(), {}, [],
+                         [k for k, loc in located.items() if loc is None], [])
+    for key, loc in located.items():
         if loc is None:
-            unknown.append(key)
-        else:
-            locations[key] = loc
-    ranks, attends = _block_ranks(locations)
-
-    tensors: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
-    origins: Dict[str, str] = {}
-    dropped: List[Tuple[str, str]] = []
-    clashes = []
-    for key, loc in locations.items():
-        part = loc.part
-        if part == 'block' and attends[(loc.stage, loc.block)]:
-            part = 'attn_block'
-        renamed = _apply_rules(loc.rest, tables.get(part, ()))
+            continue
+        part = 'attn_block' if attends[loc.stage, loc.block] else loc.part
+        renamed = _apply_rules(loc.rest, layout.tables[family].get(part, ()))
         if renamed is None:
-            unknown.append(key)
+            mapping.unknown.append(key)
             continue
         target, transform = renamed
         if isinstance(target, Drop):
-            dropped.append((key, str(target)))
+            mapping.dropped.append((key, str(target)))
             continue
-        block = ranks.get((loc.stage, loc.block), -1)
         target = TARGET_PREFIXES[part].format(
-            stage=loc.stage, block=block) + target
-        if target in origins:
-            clashes.append(f'{origins[target]} and {key} -> {target}')
+            stage=loc.stage, block=ranks.get((loc.stage, loc.block))) + target
+        if target in mapping.origins:
+            mapping.clashes.append(
+                f'{mapping.origins[target]} and {key} -> {target}')
             continue
         tensor = state_dict[key]
-        tensors[target] = TRANSFORMS[transform](
-            tensor) if transform else tensor
-        origins[target] = key
+        mapping.tensors[target] = transform(tensor) if transform else tensor
+        mapping.origins[target] = key
+    return mapping
 
-    return KeyMapping(family, tensors, origins, dropped, unknown, clashes)
+
+def locator(
+    patterns: Sequence[Tuple[str,
+                             str]]) -> Callable[[str], Optional[Location]]:
+    """A ``locate`` function from ``(regex, part)`` pairs, tried in order;
+    the groups ``rest``, ``stage`` and ``block`` fill the location."""
+    compiled = [(re.compile(pattern), part) for pattern, part in patterns]
+
+    def locate(key: str) -> Optional[Location]:
+        for regex, part in compiled:
+            match = regex.fullmatch(key)
+            if match:
+                found = match.groupdict()
+                return Location(part, found['rest'],
+                                int(found.get('stage') or -1),
+                                int(found.get('block') or -1))
+        return None
+
+    return locate
