@@ -285,7 +285,7 @@ def test_broken_pointer_falls_back(tmp_path, pointer):
     save(tmp_path / 'iter_6.pth')
     truncate(tmp_path / 'iter_6.pth')
     # A temporary file is never a candidate, however new.
-    save(tmp_path / '.iter_8.pth.tmp')
+    save(tmp_path / '.iter_8.1234.tmp.pth')
     content = {
         'truncated': str(tmp_path / 'iter_6.pth').encode(),
         'missing': str(tmp_path / 'iter_10.pth').encode(),
@@ -450,3 +450,15 @@ def test_a_model_zoo_config_has_the_hooks():
     # The host's checkpoint settings stay.
     assert (hooks['checkpoint'].interval,
             hooks['checkpoint'].by_epoch) == (4000, False)
+
+
+def test_atomic_writes_only_where_no_other_backend_is_asked_for():
+    local = AtomicCheckpointHook(interval=2, max_keep_ckpts=2)
+    assert local.backend_args == dict(backend='atomic_local')
+    # One more for mmengine, which deletes before it saves.
+    assert (local.keep_latest, local.max_keep_ckpts) == (2, 3)
+    for kwargs in (dict(out_dir='s3://bucket/work'),
+                   dict(backend_args=dict(backend='local'))):
+        hook = AtomicCheckpointHook(interval=2, **kwargs)
+        assert hook.backend_args == kwargs.get('backend_args')
+        assert not hook.writes_atomically
