@@ -11,8 +11,8 @@ from typing import Dict, List
 
 from mmengine.config import Config
 
-from mmeformer.datasets import (SHAPES_FORMAT_VERSION, generate_shapes,
-                                is_shapes_dataset)
+from mmeformer.demo import (SHAPES_FORMAT_VERSION, generate_shapes,
+                            is_shapes_dataset)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -66,12 +66,12 @@ def _what_it_is(path: str, state_dict: dict) -> str:
             f'first, with python {CONVERTER} {path} --source {source}.')
 
 
-def check_checkpoint(
-        model: nn.Module,
-        path: Optional[str],
-        config: str,
-        partial: bool = False,
-        fix: str = 'pass a checkpoint of this config\'s model') -> None:
+def check_checkpoint(model: nn.Module,
+                     path: Optional[str],
+                     config: str,
+                     partial: bool = False,
+                     fix: str = 'pass a checkpoint of this config\'s model',
+                     partial_hint: str = PARTIAL_LOAD_HINT) -> None:
     """Read ``path`` and check that it fits ``model``.
 
     Args:
@@ -84,6 +84,8 @@ def check_checkpoint(
             still read, so an unreadable file is refused). Defaults to False.
         fix (str): What the user should do instead, for the message.
             Defaults to "pass a checkpoint of this config's model".
+        partial_hint (str): How to load only what fits, for the message.
+            Defaults to :data:`PARTIAL_LOAD_HINT` (the tools' option).
 
     Raises:
         CheckpointError: If the file cannot be read, or tensors of the
@@ -129,5 +131,5 @@ def check_checkpoint(
     what = _what_it_is(path, state_dict)
     if what:
         lines.append(what)
-    lines.append(f'Fix: {fix}, or {PARTIAL_LOAD_HINT}.')
+    lines.append(f'Fix: {fix}, or {partial_hint}.')
     raise CheckpointError('\n'.join(lines))

@@ -5,7 +5,7 @@ import socket
 import subprocess
 import textwrap
 
-from mmeformer.datasets import generate_shapes
+from mmeformer.demo import generate_shapes
 from mmeformer.utils import load_from_local
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

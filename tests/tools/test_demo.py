@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mmeformer.datasets import generate_shapes
+from mmeformer.demo import generate_shapes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'tools', 'demo.py')

@@ -24,38 +24,18 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 from timm import create_model
 from tiny_datasets import make_imagenet
+from tool_runs import REPO, TINY_IMAGENET, TOOLS, run_main
 
 import mmeformer  # noqa: F401
 from mmeformer.runtime import MissingResourceError, train
 from mmeformer.utils import load_from_local
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOLS = osp.join(REPO, 'tools')
 TEACHER_FILE = 'checkpoints/teacher.pth'
 CONVERTER = runpy.run_path(
     osp.join(TOOLS, 'model_converters',
              'timm_teacher_to_mmeformer.py'))['main']
 
-CONFIG = """
-_base_ = '{repo}/configs/classification/eformerv2_s0_in1k.py'
-data_root = '{data}'
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=32),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=40, edge='short'),
-    dict(type='CenterCrop', crop_size=32),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(
-    batch_size=3, num_workers=0,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-test_dataloader = dict(
-    batch_size=3, num_workers=0,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+CONFIG = TINY_IMAGENET + """
 test_evaluator = dict(type='Accuracy', topk=(1, ))
 data_preprocessor = dict(num_classes=3)
 val_dataloader = None
@@ -73,25 +53,6 @@ randomness = dict(seed=0)
 default_hooks = dict(logger=dict(interval=1))
 """
 EPOCHS = 6
-
-
-def run_tool(tool, *args, cwd):
-    """Run ``main`` of tools/<tool> with ``args`` in ``cwd``.
-
-    Returns:
-        str | None: What the tool exits with (its error message), None when
-        it returns.
-    """
-    main = runpy.run_path(osp.join(TOOLS, tool))['main']
-    previous = os.getcwd()
-    os.chdir(cwd)
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return str(e.code)
-    finally:
-        os.chdir(previous)
-    return None
 
 
 def place_teacher(root, num_classes=3):
@@ -141,7 +102,7 @@ def trained(tmp_path_factory):
     place_teacher(root)
     config = write_config(root, data)
     work_dir = osp.join(root, 'work')
-    assert run_tool(
+    assert run_main(
         'train.py', config, '--work-dir', work_dir, cwd=root) is None
     return root, config, work_dir
 
@@ -194,7 +155,7 @@ def test_checkpoint_holds_the_student_only(trained):
 
 def test_resume_and_test_without_the_teacher_file(trained):
     root, config, work_dir = trained
-    assert run_tool(
+    assert run_main(
         'train.py',
         config,
         '--work-dir',
@@ -211,7 +172,7 @@ def test_resume_and_test_without_the_teacher_file(trained):
     # Testing never builds the teacher, so it does not need its file.
     os.remove(osp.join(root, TEACHER_FILE))
     test_dir = osp.join(root, 'test')
-    assert run_tool(
+    assert run_main(
         'test.py',
         config,
         osp.join(work_dir, f'epoch_{EPOCHS + 1}.pth'),
@@ -229,7 +190,7 @@ def test_teacher_of_other_classes_stops_before_training(tmp_path):
         osp.join(root, 'imagenet'), per_class=dict(train=1, val=1), size=40)
     place_teacher(root, num_classes=5)
     work_dir = osp.join(root, 'work')
-    error = run_tool(
+    error = run_main(
         'train.py', write_config(root, data), '--work-dir', work_dir, cwd=root)
     # tools/train.py exits with the message alone, no traceback.
     assert ': error: checkpoints/teacher.pth' in error.splitlines()[0]

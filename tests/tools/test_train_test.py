@@ -23,7 +23,7 @@ from tool_runs import (CLASSIFICATION, DETECTION, SEGMENTATION, TOOLS,
 
 import mmeformer  # noqa: F401
 from mmeformer.runtime import (MissingResourceError, UnknownHostError,
-                            UnsupportedOptionError, evaluate, train)
+                               UnsupportedOptionError, evaluate, train)
 from mmeformer.utils import load_from_local
 
 TASKS = {

@@ -7,6 +7,7 @@ folder.
 import json
 import os
 import os.path as osp
+import runpy
 import subprocess
 import sys
 import tempfile
@@ -20,18 +21,21 @@ TOOLS = osp.join(REPO, 'tools')
 
 # Derived configs: the model as configured (bar its ImageNet weights, which
 # the tests do not have), everything else shrunk to seconds.
-CLASSIFICATION = """
+# The V2-S0 ImageNet config on a tiny ImageNet of 32-pixel crops; the
+# classification runs here and test_distillation_train.py add their model
+# and schedule.
+TINY_IMAGENET = """
 _base_ = '{repo}/configs/classification/eformerv2_s0_in1k.py'
 data_root = '{data}'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=48),
+    dict(type='RandomResizedCrop', scale=32),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=56, edge='short'),
-    dict(type='CenterCrop', crop_size=48),
+    dict(type='ResizeEdge', scale=40, edge='short'),
+    dict(type='CenterCrop', crop_size=32),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
@@ -41,6 +45,9 @@ val_dataloader = dict(
     batch_size=3, num_workers=0,
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
+"""
+
+CLASSIFICATION = TINY_IMAGENET + """
 # No teacher file here: train the student alone.
 model = dict({backbone} teacher=None)
 param_scheduler = [
@@ -164,6 +171,26 @@ def run_tool(tool, *args, cwd):
         env=tool_env(),
         capture_output=True,
         text=True)
+
+
+def run_main(tool, *args, cwd):
+    """Run ``main`` of tools/<tool> with ``args`` in ``cwd``, in this
+    process: the runs of a test module share one start-up.
+
+    Returns:
+        str | None: What the tool exits with (its error message), None when
+        it returns.
+    """
+    main = runpy.run_path(osp.join(TOOLS, tool))['main']
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        main(list(args))
+    except SystemExit as e:
+        return str(e.code)
+    finally:
+        os.chdir(previous)
+    return None
 
 
 def assert_ok(proc):

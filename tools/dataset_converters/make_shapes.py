@@ -3,10 +3,10 @@ import argparse
 import os.path as osp
 import time
 
-from mmeformer.datasets import generate_shapes
+from mmeformer.demo import generate_shapes
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Draw the synthetic "shapes" set: squares, circles and '
         'triangles on noise, with a training and a held-out validation '
@@ -44,11 +44,11 @@ def parse_args() -> argparse.Namespace:
         '--overwrite',
         action='store_true',
         help='redraw an existing shapes set at --out-dir')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    args = parse_args(argv)
     start = time.time()
     info = generate_shapes(
         args.out_dir,

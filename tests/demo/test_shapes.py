@@ -1,17 +1,15 @@
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
+import runpy
 
 import numpy as np
 import pytest
 from mmcv.transforms import LoadImageFromFile
 from pycocotools import mask as mask_utils
 
-from mmeformer.datasets import (SHAPES_CLASSES, SHAPES_PALETTE,
-                                SHAPES_SEG_CLASSES, generate_shapes,
-                                is_shapes_dataset, shapes_meta)
+from mmeformer.demo import (SHAPES_CLASSES, SHAPES_PALETTE, SHAPES_SEG_CLASSES,
+                            generate_shapes, is_shapes_dataset, shapes_meta)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(num_train=6, num_val=3, img_size=128, min_size=16, max_size=40)
@@ -181,19 +179,20 @@ def test_label_maps_in_mmseg(shapes_root, reduce_zero_label):
         assert len(values) >= 2
 
 
-def test_make_shapes_tool(tmp_path):
+def test_make_shapes_tool(tmp_path, capsys):
     tool = osp.join(REPO, 'tools', 'dataset_converters', 'make_shapes.py')
-    out = subprocess.run([sys.executable, tool, '--help'],
-                         capture_output=True,
-                         text=True,
-                         check=True).stdout
+    main = runpy.run_path(tool)['main']
+    with pytest.raises(SystemExit):
+        main(['--help'])
+    out = capsys.readouterr().out
     assert 'COCO' in out and 'ADE20K' in out
     root = str(tmp_path / 'shapes')
-    subprocess.run([
-        sys.executable, tool, '--out-dir', root, '--num-train', '2',
-        '--num-val', '1', '--img-size', '96', '--max-size', '32'
-    ],
-                   check=True)
+    main([
+        '--out-dir', root, '--num-train', '2', '--num-val', '1', '--img-size',
+        '96', '--max-size', '32'
+    ])
+    assert 'Wrote 2 training and 1 validation images' in capsys.readouterr(
+    ).out
     assert is_shapes_dataset(
         root,
         shapes_meta(
