@@ -221,6 +221,17 @@ def _dense_problems(problems: Dict[str, list], mapping: KeyMapping, task: str,
                 f'input channels, the backbone gives {channels}')
 
 
+def _own_storage(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor``, copied if it is a view into a larger storage: torch.save
+    writes whole storages, so the view would drag all of it along."""
+    tensor = tensor.detach()
+    if tensor.is_contiguous() and tensor.storage_offset() == 0 and \
+            tensor.untyped_storage().nbytes() == \
+            tensor.numel() * tensor.element_size():
+        return tensor
+    return tensor.clone(memory_format=torch.contiguous_format)
+
+
 def _dataset_meta(checkpoint: dict) -> Optional[dict]:
     """Class names (and palette) of an mmdet / mmseg checkpoint; 2.x / 0.x
     stored them in ``meta``, 3.x / 1.x in ``meta['dataset_meta']``."""
@@ -359,11 +370,9 @@ def convert_checkpoint(
         raise ConversionError(
             f'The output {out} is the input file; choose another output.')
     # Backbone and head in model order, then the kept detector / segmentor
-    # parts in file order. Copies own their storage: torch.save writes
-    # whole storages, so a view into a larger one would drag it along.
+    # parts in file order.
     order = list(expected) + [k for k in mapping.tensors if k not in expected]
-    tensors = OrderedDict((k, mapping.tensors[k].detach().clone(
-        memory_format=torch.contiguous_format)) for k in order)
+    tensors = OrderedDict((k, _own_storage(mapping.tensors[k])) for k in order)
     digest = hashlib.sha256()
     with open(src, 'rb') as f:
         for chunk in iter(lambda: f.read(1 << 20), b''):
