@@ -13,7 +13,7 @@ from .onnx_export import (OPSET_RANGE, check_opset, compare_outputs,
                           verify_onnx)
 from .wrappers import (EXPORT_KINDS, BackboneExport, ClassifierExport,
                        SegmentorExport, build_export_model, default_kind,
-                       load_model)
+                       load_model, traceable_upsamples)
 
 __all__ = [
     'export_coreml', 'export_detector', 'verify_detector', 'MIN_SIZE',
@@ -22,5 +22,5 @@ __all__ = [
     'check_opset', 'compare_outputs', 'export_onnx', 'onnxruntime_session',
     'run_onnxruntime', 'verify_onnx', 'EXPORT_KINDS', 'BackboneExport',
     'ClassifierExport', 'SegmentorExport', 'build_export_model',
-    'default_kind', 'load_model'
+    'default_kind', 'load_model', 'traceable_upsamples'
 ]

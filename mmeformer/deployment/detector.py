@@ -3,7 +3,9 @@
 MMDeploy rewrites the detector's post-processing (NMS, mask pasting) into
 ONNX and runs the result with its custom-op library for ONNX Runtime
 (``RoIAlign``, ``NMS``), shipped in its wheel. MMDeploy 1.3.1 runs here
-under :func:`~.mmdeploy_compat.mmdeploy_compat`.
+under :func:`~.mmdeploy_compat.mmdeploy_compat`. :func:`export_detector`
+also exports MMSegmentation models with MMDeploy's segmentation deploy
+configs.
 """
 import copy
 import os.path as osp
@@ -14,12 +16,12 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from mmeformer.runtime import SetupError
 from mmeformer.models.layers.attention_bias import constant_attention_bias
+from mmeformer.runtime import SetupError
 from .files import atomic_output, check_output_path, check_shape
 from .mmdeploy_compat import mmdeploy_compat
 from .onnx_export import check_opset
-from .wrappers import load_model
+from .wrappers import load_model, traceable_upsamples
 
 __all__ = ['export_detector', 'verify_detector']
 
@@ -63,13 +65,16 @@ def export_detector(cfg: Config,
                     image: Optional[Union[str, np.ndarray]] = None,
                     opset_version: Optional[int] = None,
                     fuse: bool = True) -> str:
-    """Export an MMDetection model to ONNX with MMDeploy.
+    """Export an MMDetection (or MMSegmentation) model to ONNX with
+    MMDeploy.
 
     A static deploy config bakes the attention biases of its input size;
-    a dynamic one resizes them in the graph.
+    a dynamic one resizes them in the graph. A segmentor's scale-factor
+    upsamples are made traceable first (:func:`traceable_upsamples`), so
+    that a dynamic file is right at every size.
 
     Args:
-        cfg (Config): The detection config.
+        cfg (Config): The detection (or segmentation) config.
         deploy_cfg (str | Config): An MMDeploy deploy config, e.g. from
             ``configs/deployment``.
         output_file (str): The ``.onnx`` path; its folder must exist.
@@ -94,7 +99,7 @@ def export_detector(cfg: Config,
     deploy_cfg = _deploy_config(deploy_cfg, shape, opset_version)
     output_file = check_output_path(output_file)
     image = _test_image(deploy_cfg, image)
-    model = load_model(cfg, checkpoint)
+    model = traceable_upsamples(load_model(cfg, checkpoint))
     if fuse:
         model.backbone.switch_to_deploy()
     processor = build_task_processor(cfg, deploy_cfg, 'cpu')

@@ -20,7 +20,7 @@ from .group_norm import swap_group_norms
 
 __all__ = [
     'ClassifierExport', 'BackboneExport', 'SegmentorExport', 'EXPORT_KINDS',
-    'default_kind', 'load_model', 'build_export_model'
+    'default_kind', 'load_model', 'build_export_model', 'traceable_upsamples'
 ]
 
 
@@ -70,10 +70,8 @@ class SegmentorExport(nn.Module):
     size, as ``EncoderDecoder.encode_decode`` does, with the size read from
     the input instead of image metas.
 
-    MMSegmentation's ``Upsample`` (the FPN head's scale heads) computes its
-    output size with Python ints, which a trace freezes; the segmentor's
-    scale-factor ``Upsample`` modules are replaced in place by
-    ``nn.Upsample``, which gives the same output and traces the scale.
+    The segmentor's scale-factor ``Upsample`` modules are replaced in place
+    (:func:`traceable_upsamples`).
 
     Args:
         segmentor (nn.Module): The segmentor; its GroupNorms are swapped for
@@ -84,17 +82,7 @@ class SegmentorExport(nn.Module):
 
     def __init__(self, segmentor: nn.Module) -> None:
         super().__init__()
-        from mmseg.models.utils import Upsample
-        for module in list(segmentor.modules()):
-            for name, child in module.named_children():
-                if isinstance(child, Upsample) and not child.size:
-                    setattr(
-                        module, name,
-                        nn.Upsample(
-                            scale_factor=child.scale_factor,
-                            mode=child.mode,
-                            align_corners=child.align_corners))
-        self.segmentor = swap_group_norms(segmentor)
+        self.segmentor = swap_group_norms(traceable_upsamples(segmentor))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         head = self.segmentor.decode_head
@@ -104,6 +92,35 @@ class SegmentorExport(nn.Module):
             size=inputs.shape[2:],
             mode='bilinear',
             align_corners=head.align_corners)
+
+
+def traceable_upsamples(model: nn.Module) -> nn.Module:
+    """Replace MMSegmentation's scale-factor ``Upsample`` modules of
+    ``model`` by ``nn.Upsample``, in place.
+
+    ``mmseg.models.utils.Upsample`` (the Semantic FPN head's scale heads)
+    computes its output size with Python ints, which a trace freezes: a
+    dynamic file would upsample by the wrong factor at every other size.
+    ``nn.Upsample`` gives the same output and traces the scale factor.
+    Models without such modules are left as they are.
+
+    Returns:
+        nn.Module: ``model``.
+    """
+    try:
+        from mmseg.models.utils import Upsample
+    except ImportError:
+        return model
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, Upsample) and not child.size:
+                setattr(
+                    module, name,
+                    nn.Upsample(
+                        scale_factor=child.scale_factor,
+                        mode=child.mode,
+                        align_corners=child.align_corners))
+    return model
 
 
 #: kind -> (wrapper, host scopes whose configs can give that kind).
