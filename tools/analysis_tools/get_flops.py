@@ -1,16 +1,16 @@
 """Count the parameters and multiply-accumulates of a config's model."""
 import argparse
-import sys
 from typing import Optional, Sequence
 
 import torch
 from mmengine.analysis import get_model_complexity_info
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
-from mmeformer.runtime import SetupError, get_host, load_config
+from mmeformer.runtime import (add_config_arguments, exit_on_setup_error,
+                               get_host, load_config, parse_tool_args)
 
 #: Default input (height, width) per host: the official papers' settings.
 DEFAULT_SHAPES = {
@@ -40,7 +40,7 @@ def parse_args(argv=None):
         description='Parameters and MACs of the model a config builds.',
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='config file path')
+    add_config_arguments(parser, cfg_options_example='model.backbone.arch=l3')
     parser.add_argument(
         '--shape',
         type=int,
@@ -51,13 +51,7 @@ def parse_args(argv=None):
         '--show-table',
         action='store_true',
         help='also print MACs and parameters per module')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        metavar='KEY=VALUE',
-        help='override config settings, e.g. model.backbone.arch=l3')
-    args = parser.parse_args(argv)
+    args = parse_tool_args(parser, argv)
     if args.shape is not None and len(args.shape) not in (1, 2):
         parser.error('--shape takes one size or a height and a width')
     return parser, args
@@ -139,11 +133,9 @@ def complexity(cfg: Config,
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    try:
+    with exit_on_setup_error(parser):
         cfg = load_config(args.config, args.cfg_options)
         result = complexity(cfg, args.shape, args.show_table)
-    except SetupError as e:
-        sys.exit(f'{parser.prog}: error: {e}')
     height, width = result['shape']
     if args.show_table:
         print(result['out_table'])

@@ -5,16 +5,15 @@ the mmeformer configs. Detectors go through MMDeploy.
 """
 import argparse
 import os.path as osp
-import sys
-
-from mmengine.config import DictAction
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
-from mmeformer.runtime import SetupError, load_config
 from mmeformer.deployment import (EXPORT_KINDS, build_export_model,
                                   check_opset, check_output_path, check_shape,
                                   default_kind, export_coreml, export_detector,
                                   export_onnx, verify_detector, verify_onnx)
+from mmeformer.runtime import (SetupError, add_config_arguments,
+                               exit_on_setup_error, load_config,
+                               parse_tool_args)
 
 KINDS = tuple(EXPORT_KINDS) + ('detector', )
 DEFAULT_SHAPES = dict(
@@ -58,8 +57,11 @@ def parse_args(argv=None):
         description='Export an mmeformer model to ONNX or Core ML',
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='model config file')
-    parser.add_argument('--checkpoint', help='checkpoint of the whole model')
+    add_config_arguments(
+        parser,
+        checkpoint='option',
+        checkpoint_help='checkpoint of the whole model',
+        cfg_options_example='model.backbone.attn_ref_size=800')
     parser.add_argument(
         '--kind',
         choices=KINDS,
@@ -113,12 +115,7 @@ def parse_args(argv=None):
         '--input-img',
         help='image the detector is traced and verified with (default: a '
         'random image of the input size)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, xxx=yyy format')
-    return parser, parser.parse_args(argv)
+    return parser, parse_tool_args(parser, argv)
 
 
 def default_output(config: str, kind: str, shape, dynamic: bool,
@@ -201,10 +198,8 @@ def export(args) -> None:
 
 def main(argv=None) -> None:
     parser, args = parse_args(argv)
-    try:
+    with exit_on_setup_error(parser):
         export(args)
-    except SetupError as e:
-        sys.exit(f'{parser.prog}: error: {e}')
 
 
 if __name__ == '__main__':
