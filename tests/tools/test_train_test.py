@@ -19,7 +19,8 @@ import pytest
 import torch
 from tiny_datasets import make_ade20k, make_imagenet
 from tool_runs import (CLASSIFICATION, DETECTION, SEGMENTATION, TOOLS,
-                       assert_ok, make_coco80, run_tool, write_config)
+                       assert_ok, make_coco80, run_tool,
+                       run_tools_in_one_process, write_config)
 
 import mmeformer  # noqa: F401
 from mmeformer.runtime import (MissingResourceError, UnknownHostError,
@@ -128,22 +129,33 @@ def test_test_evaluates_draws_and_dumps(trained):
         assert len(pickle.load(f)) == trained.num_test_images
 
 
-def test_missing_dataset_stops_train_cleanly(tmp_path):
-    config = write_config(tmp_path / 'det.py', DETECTION,
-                          str(tmp_path / 'no_coco'))
-    proc = run_tool('train.py', config, cwd=str(tmp_path))
+@pytest.fixture(scope='module')
+def missing_inputs(tmp_path_factory):
+    """train.py without its dataset and test.py without its checkpoint,
+    in one interpreter (see tool_runs.run_tools_in_one_process)."""
+    root = tmp_path_factory.mktemp('missing')
+    det_config = write_config(root / 'det.py', DETECTION,
+                              str(root / 'no_coco'))
+    seg_config = write_config(root / 'seg.py', SEGMENTATION,
+                              make_ade20k(str(root / 'ade')))
+    no_dataset, no_checkpoint = run_tools_in_one_process(
+        ('train.py', det_config),
+        ('test.py', seg_config, 'work_dirs/x/iter_4.pth'),
+        cwd=str(root))
+    return root, no_dataset, no_checkpoint
+
+
+def test_missing_dataset_stops_train_cleanly(missing_inputs):
+    root, proc, _ = missing_inputs
     assert proc.returncode != 0
     assert 'Traceback' not in proc.stderr
-    assert f"{tmp_path / 'no_coco'}/ does not exist" in proc.stderr
+    assert f"{root / 'no_coco'}/ does not exist" in proc.stderr
     assert 'cocodataset.org' in proc.stderr
-    assert not (tmp_path / 'work_dirs').exists(), 'nothing may start'
+    assert not (root / 'work_dirs').exists(), 'nothing may start'
 
 
-def test_missing_checkpoint_stops_test_cleanly(tmp_path):
-    config = write_config(tmp_path / 'seg.py', SEGMENTATION,
-                          make_ade20k(str(tmp_path / 'ade')))
-    proc = run_tool(
-        'test.py', config, 'work_dirs/x/iter_4.pth', cwd=str(tmp_path))
+def test_missing_checkpoint_stops_test_cleanly(missing_inputs):
+    _, _, proc = missing_inputs
     assert proc.returncode != 0
     assert 'Traceback' not in proc.stderr
     assert 'work_dirs/x/iter_4.pth does not exist' in proc.stderr
