@@ -58,6 +58,22 @@ class Attention(nn.Module):
         return self.proj(x)
 
 
+class TokenLayerNorm2d(LayerNorm2d):
+    """MMPretrain's :class:`LayerNorm2d` whose output keeps the memory of the
+    official classifier's token LayerNorm.
+
+    The official V1 classifier normalises ``(B, H*W, C)`` tokens and averages
+    them; returning a view of that channels-last result, rather than a
+    contiguous NCHW copy, makes the average pooling sum in the same order, so
+    converted official weights give bit-identical logits.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = super().forward(
+            x.permute(0, 2, 3, 1), data_format='channel_last')
+        return tokens.permute(0, 3, 1, 2)
+
+
 class Meta3DBlock(nn.Module):
     """Transformer block of the last V1 stage, on NCHW maps.
 
@@ -201,4 +217,4 @@ class EfficientFormer(BaseEfficientFormer):
             layer_scale_init_value=self.layer_scale_init_value)
 
     def make_final_norm(self, channels: int) -> nn.Module:
-        return LayerNorm2d(channels)
+        return TokenLayerNorm2d(channels)

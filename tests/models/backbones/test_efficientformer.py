@@ -35,3 +35,22 @@ def test_dense_configuration_adds_group_norms():
     assert [m.num_groups for m in model.out_norms] == [1] * 4
     assert [m.num_channels for m in model.out_norms] == [96, 192, 384, 768]
     assert torch.all(model.stages[3].blocks[-1].ls1.weight == 1e-6)
+
+
+def test_final_norm_pools_like_the_official_token_layernorm():
+    """The official classifier averages LayerNorm-ed ``(B, N, C)`` tokens;
+    the pooled features must be the same bits, not merely close."""
+    from mmpretrain.models.necks import GlobalAveragePooling
+    torch.manual_seed(0)
+    model = EfficientFormer('l1', final_norm=True).eval()
+    nn.init.normal_(model.norm.weight)
+    nn.init.normal_(model.norm.bias)
+    inputs = {}
+    model.norm.register_forward_hook(
+        lambda module, args, output: inputs.update(x=args[0]))
+    with torch.no_grad():
+        pooled = GlobalAveragePooling()(model(torch.rand(2, 3, 224, 224)))[0]
+        tokens = inputs['x'].flatten(2).transpose(1, 2)
+        expected = nn.functional.layer_norm(tokens, (448, ), model.norm.weight,
+                                            model.norm.bias).mean(1)
+    assert torch.equal(pooled, expected)
