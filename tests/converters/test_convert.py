@@ -9,6 +9,7 @@ from checkpoint_sources import (V1_ARCHS, V2_ARCHS, build_from_config,
                                 random_tensors)
 from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import _load_checkpoint_with_prefix
+from tensor_origins import wrong_origins
 
 from mmeformer.converters import convert_checkpoint
 from mmeformer.converters.bias import resize_table
@@ -69,6 +70,7 @@ def check_classifier(arch, source, classifier, source_shapes, tmp_path):
     assert report.variant.arch == arch
     written = load_checkpoint(
         classifier, str(out), map_location='cpu', strict=True)
+    assert not wrong_origins(source, arch, tensors, written['state_dict'])
     assert written['meta']['variant'] == report.variant.name
     assert written['meta']['attn_ref_size'] == [224, 224]
     # Every tensor but the index buffers arrives, each exactly once.
