@@ -52,7 +52,7 @@ train_cfg = dict(max_epochs={epochs})
 randomness = dict(seed=0)
 default_hooks = dict(logger=dict(interval=1))
 """
-EPOCHS = 6
+EPOCHS = 4
 
 
 def place_teacher(root, num_classes=3):
