@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from mmeformer.runtime import SetupError
 from mmeformer.models.layers.attention_bias import constant_attention_bias
+from mmeformer.runtime import SetupError
 from .files import atomic_output, check_output_path, check_shape
 
 __all__ = [

@@ -11,10 +11,10 @@ from mmpretrain.models import ImageClassifier
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 
-from mmeformer.runtime.errors import (CheckpointError, ConfigError,
-                                   MissingResourceError)
-from mmeformer.runtime.preflight import CHECKPOINT_HINTS
 from mmeformer.registry import MODELS
+from mmeformer.runtime.errors import (CheckpointError, ConfigError,
+                                      MissingResourceError)
+from mmeformer.runtime.preflight import CHECKPOINT_HINTS
 from ..heads import EfficientFormerClsHead
 
 __all__ = ['DistillationImageClassifier', 'distillation_loss']

@@ -8,9 +8,9 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mmeformer.runtime import MissingResourceError, SetupError
 from mmeformer.models.classifiers import (DistillationImageClassifier,
                                           distillation_loss)
+from mmeformer.runtime import MissingResourceError, SetupError
 
 NUM_CLASSES = 5
 #: A small timm network, random weights: the teacher of these tests.
