@@ -152,25 +152,20 @@ def export(args) -> None:
         deploy_cfg = args.deploy_cfg or osp.join(
             DEPLOY_CONFIGS, 'instance-seg_onnxruntime_'
             f"{'dynamic' if args.dynamic_export else 'static'}.py")
+        inputs = dict(
+            checkpoint=args.checkpoint,
+            shape=None if args.dynamic_export else shape,
+            image=args.input_img,
+            fuse=not args.no_fuse)
         path = export_detector(
             cfg,
             deploy_cfg,
             output_file,
-            checkpoint=args.checkpoint,
-            shape=None if args.dynamic_export else shape,
-            image=args.input_img,
             opset_version=args.opset_version,
-            fuse=not args.no_fuse)
+            **inputs)
         print(f'wrote {path}')
         if args.verify:
-            worst = verify_detector(
-                cfg,
-                deploy_cfg,
-                path,
-                checkpoint=args.checkpoint,
-                shape=None if args.dynamic_export else shape,
-                image=args.input_img,
-                fuse=not args.no_fuse)
+            worst = verify_detector(cfg, deploy_cfg, path, **inputs)
             print(f"verified: {worst['num_dets']} detections match within "
                   f"{worst['box_diff']:.2f} px and {worst['score_diff']:.4f}")
         return

@@ -118,15 +118,7 @@ class AtomicCheckpointHook(CheckpointHook):
                          batch_idx: int,
                          data_batch=None,
                          outputs=None) -> None:
-        """Save as mmengine does, then delete outdated checkpoints.
-
-        Args:
-            runner (Runner): The runner of the training process.
-            batch_idx (int): The index of the current batch.
-            data_batch (dict or tuple or list, optional): Data from the
-                dataloader.
-            outputs (dict, optional): Outputs from the model.
-        """
+        """Save as mmengine does, then delete outdated checkpoints."""
         saved_before = self.last_ckpt
         super().after_train_iter(runner, batch_idx, data_batch, outputs)
         self._delete_outdated(saved_before)

@@ -157,14 +157,7 @@ class RandomStateHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch=None) -> None:
-        """Restore the state on the first iteration after resuming.
-
-        Args:
-            runner (Runner): The runner of the training process.
-            batch_idx (int): The index of the current batch.
-            data_batch (dict or tuple or list, optional): Data from the
-                dataloader.
-        """
+        """Restore the state on the first iteration after resuming."""
         if self._resumed is None:
             return
         resumed_iter, state = self._resumed
