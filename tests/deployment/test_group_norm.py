@@ -17,21 +17,11 @@ def group_norm(num_groups, channels=48):
 
 
 @pytest.mark.parametrize('num_groups', [1, 4])
-def test_onnxruntime_matches_pytorch_on_large_groups(num_groups, tmp_path):
+def test_onnxruntime_matches_pytorch_on_large_groups(num_groups,
+                                                     export_dynamic):
     norm = group_norm(num_groups)
     swapped = swap_group_norms(nn.Sequential(norm))
-    path = str(tmp_path / 'gn.onnx')
-    with torch.no_grad():
-        torch.onnx.export(
-            swapped, (torch.randn(1, 48, 16, 16), ),
-            path,
-            input_names=['input'],
-            dynamic_axes={'input': {
-                0: 'batch',
-                2: 'height',
-                3: 'width'
-            }},
-            dynamo=False)
+    path = export_dynamic(swapped, torch.randn(1, 48, 16, 16), 'gn.onnx')
     session = onnxruntime_session(path)
     # V1's stride-4 output at 800x1216 (200x304), off-centre like a real
     # feature map: 2.9 million values in one group, where ONNX Runtime's

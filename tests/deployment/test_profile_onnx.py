@@ -33,19 +33,8 @@ def tool():
 
 
 @pytest.fixture
-def dynamic_file(tmp_path):
-    path = str(tmp_path / 'model.onnx')
-    torch.onnx.export(
-        Model(), (torch.randn(1, 3, 16, 16), ),
-        path,
-        input_names=['input'],
-        dynamic_axes={'input': {
-            0: 'batch',
-            2: 'height',
-            3: 'width'
-        }},
-        dynamo=False)
-    return path
+def dynamic_file(export_dynamic):
+    return export_dynamic(Model(), torch.randn(1, 3, 16, 16))
 
 
 def test_groups_nodes_by_op_type_and_bias_resize(tool, dynamic_file, capsys):
