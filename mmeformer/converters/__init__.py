@@ -8,7 +8,7 @@ from .bias import BIAS_MODES
 from .convert import (ConversionReport, convert_checkpoint,
                       default_output_path, save_checkpoint)
 from .errors import ConversionError
-from .keymaps import SOURCES, detect_source, is_mmeformer_layout
+from .layouts import SOURCES, detect_source, is_mmeformer_layout
 from .variants import Variant, all_variants, parse_variant
 
 __all__ = [

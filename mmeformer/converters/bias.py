@@ -6,8 +6,8 @@ its reference grid, as ``(num_heads, h * w)``; a model built for another
 starts them from zero, as the official dense models did; ``'resize'``
 resamples the ImageNet tables bicubically (see ``docs/converters.md``).
 """
-from collections import Counter, OrderedDict
-from typing import List, Mapping
+from collections import Counter
+from typing import Dict, List, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -15,14 +15,14 @@ import torch.nn.functional as F
 from mmeformer.utils import Grid
 from .errors import ConversionError, describe_problems
 
-#: Ways of filling a table whose reference grid changes; the first is the
-#: default.
+GridMap = Mapping[str, Grid]
+
+#: Ways of filling a table whose reference grid changes; the first is default.
 BIAS_MODES = ('zero', 'resize')
 
 
 def check_bias_mode(mode: str) -> None:
-    """Raise :class:`ConversionError` unless ``mode`` is in
-    :data:`BIAS_MODES`."""
+    """Refuse a ``mode`` not in :data:`BIAS_MODES`."""
     if mode not in BIAS_MODES:
         raise ConversionError(
             f'Unknown bias mode {mode!r}; choose one of {list(BIAS_MODES)}.')
@@ -30,17 +30,9 @@ def check_bias_mode(mode: str) -> None:
 
 def resize_table(table: torch.Tensor, src_grid: Grid,
                  dst_grid: Grid) -> torch.Tensor:
-    """Resample a ``(heads, h * w)`` offset table to another grid.
-
-    Args:
-        table (Tensor): The table, its columns the offsets of ``src_grid``
-            in row-major order.
-        src_grid (tuple[int, int]): ``(h, w)`` of the table.
-        dst_grid (tuple[int, int]): ``(h, w)`` wanted.
-
-    Returns:
-        Tensor: The ``(heads, dst_h * dst_w)`` table, in ``table``'s dtype.
-    """
+    """Resample a ``(heads, h * w)`` table, its columns the offsets of
+    ``src_grid`` in row-major order, to ``dst_grid``, in ``table``'s
+    dtype."""
     # Aligned corners: offset 0 and the largest offset keep their values.
     resized = F.interpolate(
         table.reshape(1, -1, *src_grid).float(),
@@ -50,15 +42,14 @@ def resize_table(table: torch.Tensor, src_grid: Grid,
     return resized.reshape(table.shape[0], -1).to(table.dtype)
 
 
-def adapt_bias_tables(tensors: 'OrderedDict[str, torch.Tensor]',
-                      expected: Mapping[str, tuple], src_grids: Mapping[str,
-                                                                        Grid],
-                      dst_grids: Mapping[str, Grid], mode: str) -> List[str]:
+def adapt_bias_tables(tensors: Dict[str, torch.Tensor],
+                      expected: Mapping[str, tuple], src_grids: GridMap,
+                      dst_grids: GridMap, mode: str) -> List[str]:
     """Fit every bias table of ``tensors`` to the target grid, in place.
 
     Args:
-        tensors (OrderedDict[str, Tensor]): Converted tensors; the tables
-            are replaced.
+        tensors (dict[str, Tensor]): Converted tensors; the tables are
+            replaced.
         expected (Mapping[str, tuple]): Shapes the target model loads.
         src_grids (Mapping[str, tuple]): Grid of each table in the source.
         dst_grids (Mapping[str, tuple]): Grid of each table in the target.

@@ -21,9 +21,9 @@ from mmeformer.utils import Grid, atomic_torch_save, parse_size
 from mmeformer.version import __version__
 from .bias import BIAS_MODES, adapt_bias_tables, check_bias_mode
 from .errors import ConversionError, describe_problems
-from .keymaps import (SOURCES, KeyMapping, SourceLayout, detect_source,
-                      is_mmeformer_layout, map_keys)
-from .keymaps.official import DENSE_PARTS, OPTIONAL_PARTS
+from .keymap import KeyMapping, SourceLayout, map_keys
+from .layouts import (DENSE_PARTS, OPTIONAL_PARTS, SOURCES, detect_source,
+                      is_mmeformer_layout)
 from .reading import extract_state_dict, read_checkpoint
 from .variants import Variant, detect_variant, parse_variant
 
@@ -38,23 +38,13 @@ OUTPUT_NAMES = {
 
 @dataclass
 class ConversionReport:
-    """What a conversion read, found and wrote.
-
-    Args:
-        src (str): The input file.
-        source (str): The source layout name.
-        container (str | None): Key the state dict was nested under.
-        num_read (int): Tensors in the input state dict.
-        variant (Variant): The variant converted.
-        attn_ref_size (tuple[int, int]): Reference size of the bias tables.
-        num_mapped (int): Tensors written.
-        dropped (dict[str, int]): Input tensors left out, counted by reason.
-        bias (list[str]): What happened to the attention-bias tables.
-        out (str): The written file.
-        num_bytes (int): Its size.
-        num_params (int): Parameters written (BatchNorm statistics and
-            counters not counted).
-    """
+    """What a conversion read, found and wrote: the input file ``src``, its
+    ``source`` layout, the key its state dict was nested under
+    (``container``), the number of tensors read, the ``variant``, the
+    reference size of the written bias tables, the number of tensors
+    written, the input tensors ``dropped`` (counted by reason), what
+    happened to the ``bias`` tables, the ``out`` file, its size and the
+    parameters written (BatchNorm statistics not counted)."""
 
     src: str
     source: str
@@ -81,8 +71,7 @@ def default_output_path(layout: SourceLayout, variant: Variant, ref_size: Grid,
         bias_mode (str): How tables were moved to ``ref_size``.
 
     Returns:
-        str: ``checkpoints/<file>``: ``<model>_in1k.pth``,
-        ``maskrcnn_<model>_coco.pth`` or ``fpn_<model>_ade20k.pth``, with
+        str: ``checkpoints/`` and the file of :data:`OUTPUT_NAMES`, with
         ``_ref<size>_<bias mode>`` added when the reference size is not the
         source's.
     """
@@ -117,14 +106,8 @@ def _output_path(out: Optional[str], default: str) -> str:
 
 
 def save_checkpoint(checkpoint: Any, path: str) -> int:
-    """Save ``checkpoint`` to ``path`` all at once, or not at all.
-
-    Args:
-        checkpoint (Any): Object to save with :func:`torch.save`.
-        path (str): Destination; missing folders are created.
-
-    Returns:
-        int: Size of the written file in bytes.
+    """Save ``checkpoint`` to ``path`` all at once, or not at all; missing
+    folders are created. Returns the size of the file in bytes.
 
     Raises:
         ConversionError: If the folder cannot be created or written to.
@@ -138,6 +121,37 @@ def save_checkpoint(checkpoint: Any, path: str) -> int:
         return atomic_torch_save(checkpoint, path)
     except OSError as e:
         raise ConversionError(f'Cannot write {path}: {e}') from e
+
+
+def _map_source_keys(src: str, state_dict: dict,
+                     layout: SourceLayout) -> KeyMapping:
+    """Rename ``state_dict``, refusing files in mmeformer's layout already
+    and files whose names are mostly not the layout's."""
+    if is_mmeformer_layout(state_dict):
+        raise ConversionError(
+            f'{src} is already in mmeformer\'s layout (backbone.stem.*, '
+            'backbone.stages.*): it needs no conversion. Use it as it is, '
+            'as load_from, the checkpoint of tools/test.py or '
+            'init_cfg.checkpoint.')
+    mapping = map_keys(state_dict, layout)
+    if len(mapping.unknown) >= len(mapping.tensors):
+        raise ConversionError(
+            f'{len(mapping.unknown)} of the {len(state_dict)} tensors of '
+            f'{src} have no name of the {layout.name!r} layout. '
+            f'{_wrong_layout(state_dict, layout, mapping)}')
+    return mapping
+
+
+def _wrong_layout(state_dict: dict, layout: SourceLayout,
+                  mapping: KeyMapping) -> str:
+    """The hint that ``--source`` is wrong, and the unknown keys."""
+    hint = (f'Check --source: the file does not look like a '
+            f'{layout.description}.')
+    guessed = detect_source(state_dict)
+    if guessed is not None and guessed != layout.name:
+        hint += f' Its names are those of --source {guessed}.'
+    return hint + '\n' + describe_problems(
+        [('unexpected keys', mapping.unknown)], 10)
 
 
 def _build_target(variant: Variant, task: str, ref_size: Grid,
@@ -232,19 +246,39 @@ def _own_storage(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.clone(memory_format=torch.contiguous_format)
 
 
-def _dataset_meta(checkpoint: dict) -> Optional[dict]:
-    """Class names (and palette) of an mmdet / mmseg checkpoint; 2.x / 0.x
-    stored them in ``meta``, 3.x / 1.x in ``meta['dataset_meta']``."""
-    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
-    if not isinstance(meta, dict):
-        return None
-    if isinstance(meta.get('dataset_meta'), dict):
-        return meta['dataset_meta']
-    found = {
-        name.lower(): meta[name]
-        for name in ('CLASSES', 'PALETTE') if meta.get(name) is not None
-    }
-    return found or None
+def _meta(checkpoint: dict, src: str, layout: SourceLayout, variant: Variant,
+          ref_size: Grid, dense_bias: str) -> dict:
+    """The ``meta`` of the converted file: where it comes from, what it is
+    for, and the class names (and palette) of an mmdet / mmseg checkpoint,
+    which 2.x / 0.x stored in ``meta`` and 3.x / 1.x in
+    ``meta['dataset_meta']``."""
+    digest = hashlib.sha256()
+    with open(src, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    meta = dict(
+        mmeformer_version=__version__,
+        variant=variant.name,
+        arch=variant.arch,
+        task=layout.task,
+        attn_ref_size=list(ref_size),
+        converted_from=dict(
+            source=layout.name,
+            file=osp.basename(src),
+            sha256=digest.hexdigest()))
+    if ref_size != parse_size(layout.ref_size):
+        meta['dense_bias'] = dense_bias
+    old = checkpoint.get('meta')
+    if layout.task != 'classification' and isinstance(old, dict):
+        dataset_meta = old.get('dataset_meta')
+        if not isinstance(dataset_meta, dict):
+            dataset_meta = {
+                name.lower(): old[name]
+                for name in ('CLASSES', 'PALETTE') if old.get(name) is not None
+            }
+        if dataset_meta:
+            meta['dataset_meta'] = dataset_meta
+    return meta
 
 
 def convert_checkpoint(
@@ -260,7 +294,7 @@ def convert_checkpoint(
     Args:
         src (str): The checkpoint to convert.
         source (str): Its layout, a key of
-            :data:`mmeformer.converters.keymaps.SOURCES`.
+            :data:`mmeformer.converters.SOURCES`.
         out (str, optional): Output file, or an existing folder to write
             the default file name into; its folder must exist. Defaults to
             :func:`default_output_path`, whose folder is created.
@@ -301,30 +335,13 @@ def convert_checkpoint(
     say(f'Reading {src} as a {layout.description}')
     checkpoint = read_checkpoint(src)
     state_dict, container = extract_state_dict(checkpoint, src)
-    if is_mmeformer_layout(state_dict):
-        raise ConversionError(
-            f'{src} is already in mmeformer\'s layout (backbone.stem.*, '
-            'backbone.stages.*): it needs no conversion. Use it as it is, '
-            'as load_from, the checkpoint of tools/test.py or '
-            'init_cfg.checkpoint.')
-    mapping = map_keys(state_dict, layout)
-    wrong_layout = (f'Check --source: the file does not look like a '
-                    f'{layout.description}.')
-    guessed = detect_source(state_dict)
-    if guessed is not None and guessed != layout.name:
-        wrong_layout += f' Its names are those of --source {guessed}.'
-    unknown = describe_problems([('unexpected keys', mapping.unknown)], 10)
-    # Most names unknown: the layout, not a detail of the file, is wrong.
-    if len(mapping.unknown) >= len(mapping.tensors):
-        raise ConversionError(
-            f'{len(mapping.unknown)} of the {len(state_dict)} tensors of '
-            f'{src} have no name of the {layout.name!r} layout. '
-            f'{wrong_layout}\n{unknown}')
+    mapping = _map_source_keys(src, state_dict, layout)
     try:
         found = detect_variant(mapping.tensors, mapping.family, named)
     except ConversionError as e:
         if mapping.unknown:
-            raise ConversionError(f'{e}\n{wrong_layout}\n{unknown}') from e
+            raise ConversionError(
+                f'{e}\n{_wrong_layout(state_dict, layout, mapping)}') from e
         raise
     say(f'{"Checked" if named else "Detected"} variant {found.name}')
 
@@ -373,23 +390,7 @@ def convert_checkpoint(
     # parts in file order.
     order = list(expected) + [k for k in mapping.tensors if k not in expected]
     tensors = OrderedDict((k, _own_storage(mapping.tensors[k])) for k in order)
-    digest = hashlib.sha256()
-    with open(src, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    source_file = dict(
-        source=layout.name, file=osp.basename(src), sha256=digest.hexdigest())
-    meta = dict(
-        mmeformer_version=__version__,
-        variant=found.name,
-        arch=found.arch,
-        task=layout.task,
-        attn_ref_size=list(ref_size),
-        converted_from=source_file)
-    if ref_size != src_ref_size:
-        meta['dense_bias'] = dense_bias
-    if dense and _dataset_meta(checkpoint):
-        meta['dataset_meta'] = _dataset_meta(checkpoint)
+    meta = _meta(checkpoint, src, layout, found, ref_size, dense_bias)
     say(f'Writing {out}')
     num_bytes = save_checkpoint(dict(meta=meta, state_dict=tensors), out)
     num_params = sum(

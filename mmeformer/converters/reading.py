@@ -11,7 +11,7 @@ import os.path as osp
 import pickle
 import zipfile
 from collections import OrderedDict
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 
@@ -23,10 +23,16 @@ from .errors import ConversionError, describe_problems
 #: the official EfficientFormer one (``model``).
 STATE_DICT_KEYS = ('state_dict', 'model')
 
-SAFETENSORS_SUFFIX = '.safetensors'
+
+def _first_sentence(error: BaseException, innermost: bool = False) -> str:
+    """The first sentence of ``error`` or of the deepest error in its chain
+    (torch wraps the unpickler's precise complaint in a long message)."""
+    while innermost and (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__
+    return str(error).split('. ')[0].strip().rstrip('.')
 
 
-def _read_safetensors(path: str) -> Dict[str, torch.Tensor]:
+def _read_safetensors(path: str) -> dict:
     try:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -42,23 +48,12 @@ def _read_safetensors(path: str) -> Dict[str, torch.Tensor]:
             f'truncated or corrupt ({e}).') from e
 
 
-def _innermost_reason(error: BaseException) -> str:
-    """The first sentence of the deepest error in an exception chain (torch
-    wraps the unpickler's precise complaint in a long generic message)."""
-    while (error.__cause__ or error.__context__) is not None:
-        error = error.__cause__ or error.__context__
-    return _first_sentence(str(error))
-
-
-def _first_sentence(text: str) -> str:
-    return text.split('. ')[0].strip().rstrip('.')
-
-
 def _read_pickle(path: str) -> Any:
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return load_from_local(path, map_location='cpu')
     except UnsafeCheckpointError as e:
+        reason = _first_sentence(e, innermost=True)
         if zipfile.is_zipfile(path):
             raise ConversionError(
                 f'Refusing to read {path}: unpickling it needs Python '
@@ -67,7 +62,7 @@ def _read_pickle(path: str) -> Any:
                 'with weights_only=True). Released weights never need '
                 'this: load the file yourself only if you trust it, and '
                 'save its state dict again. The unpickler reported: '
-                f'{_innermost_reason(e)}.') from e
+                f'{reason}.') from e
         # A file in the old, non-zip format is one pickle stream; when it is
         # cut short the unpickler reads garbage opcodes, which look like
         # requests for unknown objects.
@@ -75,20 +70,20 @@ def _read_pickle(path: str) -> Any:
             f'Refusing to read {path}: it is in the pre-1.6 PyTorch format '
             'and either needs Python objects other than tensors (loading '
             'them could run code from the file) or is truncated or corrupt. '
-            f'The unpickler reported: {_innermost_reason(e)}.') from e
+            f'The unpickler reported: {reason}.') from e
     except (RuntimeError, EOFError, KeyError, ValueError, OSError,
             pickle.UnpicklingError) as e:
         raise ConversionError(
             f'{path} cannot be read as a PyTorch checkpoint; it is probably '
             f'truncated or corrupt ({type(e).__name__}: '
-            f'{_first_sentence(str(e))}).') from e
+            f'{_first_sentence(e)}).') from e
 
 
 def read_checkpoint(path: str) -> Any:
-    """Load a checkpoint file safely onto the CPU.
+    """Load a PyTorch or ``.safetensors`` checkpoint safely onto the CPU.
 
     Args:
-        path (str): A PyTorch file or a ``.safetensors`` file.
+        path (str): The file.
 
     Returns:
         Any: What the file holds (a dict for every supported layout).
@@ -104,7 +99,7 @@ def read_checkpoint(path: str) -> Any:
         raise ConversionError(f'No checkpoint file at {path}.')
     if osp.getsize(path) == 0:
         raise ConversionError(f'{path} is empty.')
-    if path.endswith(SAFETENSORS_SUFFIX):
+    if path.endswith('.safetensors'):
         return _read_safetensors(path)
     return _read_pickle(path)
 

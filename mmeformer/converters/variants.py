@@ -5,7 +5,7 @@ own stage widths, so the widths read from the tensors identify it.
 """
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Type
+from typing import List, Mapping, Optional, Type
 
 import torch
 
@@ -14,27 +14,28 @@ from mmeformer.models.backbones import (BaseEfficientFormer, EfficientFormer,
 from .errors import ConversionError
 
 #: Backbone class and model-name stem of each family.
-FAMILIES: Dict[str, tuple] = {
+FAMILIES = {
     'v1': (EfficientFormer, 'efficientformer'),
     'v2': (EfficientFormerV2, 'efficientformerv2'),
 }
 
+#: Tensors whose first dimension is the width of a stage: the stem's last
+#: convolution (stage 0), a downsample convolution or any layer scale.
+WIDTH_KEY = re.compile(r'backbone\.(stem\.conv2\.conv\.weight|stages\.(\d+)\.'
+                       r'(downsample\.conv\.conv\.weight|blocks\.\d+\.ls2\.'
+                       r'weight))')
+
 
 @dataclass(frozen=True)
 class Variant:
-    """One published EfficientFormer model.
-
-    Args:
-        family (str): ``'v1'`` or ``'v2'``.
-        arch (str): Its name in the backbone's ``arch_zoo``, e.g. ``'l1'``.
-    """
+    """One published model: its ``family`` (``'v1'`` or ``'v2'``) and its
+    ``arch`` in the backbone's ``arch_zoo``, e.g. ``'l1'``."""
 
     family: str
     arch: str
 
     @property
     def backbone_cls(self) -> Type[BaseEfficientFormer]:
-        """The backbone class of the family."""
         return FAMILIES[self.family][0]
 
     @property
@@ -60,15 +61,9 @@ def all_variants() -> List[Variant]:
 
 
 def parse_variant(name: str) -> Variant:
-    """Resolve a user-given variant name.
-
-    Args:
-        name (str): An arch name (``l1``, ``s0``, ...) or a model name
-            (``efficientformer_l1``, ``efficientformerv2-s0``, ...), in any
-            case.
-
-    Returns:
-        Variant: The variant.
+    """The variant called ``name``: an arch name (``l1``, ``s0``, ...) or a
+    model name (``efficientformer_l1``, ``efficientformerv2-s0``, ...), in
+    any case.
 
     Raises:
         ConversionError: If no variant has that name.
@@ -80,20 +75,6 @@ def parse_variant(name: str) -> Variant:
     known = ', '.join(f'{v.arch} ({v.name})' for v in all_variants())
     raise ConversionError(
         f'Unknown variant {name!r}; known variants: {known}.')
-
-
-def _stage_width(state_dict: Mapping[str, torch.Tensor],
-                 stage: int) -> Optional[int]:
-    """Output channels of ``stage``, from the first tensor that tells."""
-    probe = ('backbone.stem.conv2.conv.weight' if stage == 0 else
-             f'backbone.stages.{stage}.downsample.conv.conv.weight')
-    if probe in state_dict:
-        return int(state_dict[probe].shape[0])
-    scale = re.compile(rf'backbone\.stages\.{stage}\.blocks\.\d+\.ls2\.weight')
-    for key, value in state_dict.items():
-        if scale.fullmatch(key):
-            return int(value.numel())
-    return None
 
 
 def detect_variant(state_dict: Mapping[str, torch.Tensor],
@@ -115,8 +96,13 @@ def detect_variant(state_dict: Mapping[str, torch.Tensor],
         ConversionError: If the widths cannot be read, match no variant, or
             do not match ``named``.
     """
+    found_widths = {}
+    for key, value in state_dict.items():
+        match = WIDTH_KEY.fullmatch(key)
+        if match and value.dim() > 0:
+            found_widths.setdefault(int(match[2] or 0), int(value.shape[0]))
     widths = [
-        _stage_width(state_dict, stage)
+        found_widths.get(stage)
         for stage in range(BaseEfficientFormer.num_stages)
     ]
     family_name = FAMILIES[family][0].__name__

@@ -3,7 +3,8 @@ belong (the end-to-end tests cover names, shapes and completeness)."""
 import pytest
 import torch
 
-from mmeformer.converters.keymaps import SOURCES, map_keys
+from mmeformer.converters import SOURCES
+from mmeformer.converters.keymap import map_keys
 
 EXPECTED = {
     ('official', 'l1'): {

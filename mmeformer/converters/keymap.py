@@ -1,21 +1,16 @@
 """Table-driven renaming of checkpoint keys into mmeformer's names.
 
-A source layout splits each key into a *location* (the part of the network
-it belongs to, see :data:`TARGET_PREFIXES`) and the *rest* of the name
-inside that part, which a table of rules per family and part renames.
-Blocks are renumbered by their order within the stage, which absorbs the
-parameter-free modules some layouts interleave (the official ``Flat``, the
-mmpretrain downsample at index 0).
-
-A rule is ``(source, target)`` or ``(source, target, transform)``, the
-transform a function of the tensor. A source
-ending with ``'.'`` (or empty) renames a prefix, any other source one exact
-name. A :class:`Drop` target leaves the tensor out, with the reason.
+A source layout *locates* each key: the part of the network it belongs to
+(see :data:`TARGET_PREFIXES`) and the rest of the name inside that part,
+which a table of rules per family and part renames. Blocks are renumbered
+by their order within the stage, which absorbs the parameter-free modules
+some layouts interleave (the official ``Flat``, the mmpretrain downsample at
+index 0).
 """
 import re
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -27,7 +22,11 @@ class Drop(str):
 #: Tensors mmeformer recomputes: its bias index buffers are not persistent.
 DROP_INDEX = Drop('bias index buffer, recomputed from the token grid')
 
-Rule = tuple  # (source, target) or (source, target, transform)
+#: ``(source, target)`` or ``(source, target, transform)``, the transform a
+#: function of the tensor. A source ending with ``'.'`` (or empty) renames a
+#: prefix, any other source one exact name; a :class:`Drop` target leaves
+#: the tensor out.
+Rule = tuple
 
 #: Where each part lives in mmeformer's classifier, detector and segmentor.
 TARGET_PREFIXES = {
@@ -59,7 +58,7 @@ def attn_bias(
                             Drop]] = (('attention_bias_idxs', DROP_INDEX), )
 ) -> Tuple[Rule, ...]:
     """Rules for the bias ``table`` of an attention and the tensors beside
-    it that are left out."""
+    it that are ``dropped``, each with its reason."""
     return ((f'{module}.{table}', f'{module}.attn_bias.table'), ) + tuple(
         (f'{module}.{name}', why) for name, why in dropped)
 
@@ -74,9 +73,9 @@ V1_ATTENTION = same('norm1.', 'norm2.', 'token_mixer.qkv.',
 
 @dataclass(frozen=True)
 class Location:
-    """Where a source key belongs: a ``part`` (a key of
-    :data:`TARGET_PREFIXES`), the ``rest`` of the name inside it, and the
-    ``stage`` and source ``block`` index where the part has them."""
+    """Where a source key belongs: a ``part`` of :data:`TARGET_PREFIXES`,
+    the ``rest`` of the name in it, and its ``stage`` and source ``block``
+    index where the part has them."""
 
     part: str
     rest: str
@@ -95,8 +94,12 @@ class SourceLayout:
             ``'segmentation'``: what the converted checkpoint is for.
         ref_size (int): Input size the source's attention biases were
             learned for.
-        locate (Callable[[str], Location | None]): Location of a key; None
-            for keys of no known part.
+        patterns (Sequence[tuple[str, str]]): ``(regex, part)`` pairs,
+            tried in order, that locate a key: the groups ``rest``,
+            ``stage`` and ``block`` fill the :class:`Location`; a
+            ``network`` group is an index of the official ``network`` list,
+            which interleaves stages (even) and the downsamples before them
+            (odd): the stage is ``(network + 1) // 2``.
         tables (dict): ``tables[family][part]``: the rules of each part.
             Blocks with an attention (any ``token_mixer`` tensor) use the
             ``'attn_block'`` rules, the others ``'block'``.
@@ -106,17 +109,30 @@ class SourceLayout:
     description: str
     task: str
     ref_size: int
-    locate: Callable[[str], Optional[Location]]
+    patterns: Sequence[Tuple[str, str]] = field(repr=False)
     tables: Mapping[str, Mapping[str, Sequence[Rule]]] = field(repr=False)
+
+    def locate(self, key: str) -> Optional[Location]:
+        """Where ``key`` belongs; None for keys of no known part."""
+        for pattern, part in self.patterns:
+            match = re.fullmatch(pattern, key)
+            if match:
+                found = {
+                    k: int(v)
+                    for k, v in match.groupdict().items()
+                    if k != 'rest' and v is not None
+                }
+                if 'network' in found:
+                    found['stage'] = (found.pop('network') + 1) // 2
+                return Location(part, match['rest'], **found)
+        return None
 
     def detect_family(self, keys: Sequence[str]) -> str:
         """``'v2'`` if the V2 MLP's depthwise ``mid`` conv is present."""
-        families = list(self.tables)
-        if len(families) == 1:
-            return families[0]
-        return 'v2' if any(
-            re.search(r'(^|\.)mlp\.mid(_norm)?\.', key)
-            for key in keys) else 'v1'
+        if len(self.tables) == 1:
+            return next(iter(self.tables))
+        mid = re.compile(r'(^|\.)mlp\.mid(_norm)?\.')
+        return 'v2' if any(mid.search(key) for key in keys) else 'v1'
 
 
 @dataclass
@@ -127,11 +143,12 @@ class KeyMapping:
     the ``clashes`` of keys that would share one name."""
 
     family: str
-    tensors: 'OrderedDict[str, torch.Tensor]'
-    origins: Dict[str, str]
-    dropped: List[Tuple[str, str]]
-    unknown: List[str]
-    clashes: List[str]
+    tensors: 'OrderedDict[str, torch.Tensor]' = field(
+        default_factory=OrderedDict)
+    origins: Dict[str, str] = field(default_factory=dict)
+    dropped: List[Tuple[str, str]] = field(default_factory=list)
+    unknown: List[str] = field(default_factory=list)
+    clashes: List[str] = field(default_factory=list)
 
 
 def _apply_rules(rest: str, rules: Sequence[Rule]) -> Optional[tuple]:
@@ -160,7 +177,7 @@ def map_keys(state_dict: Mapping[str, torch.Tensor],
         KeyMapping: The renamed tensors, and the keys that could not be
         renamed, which the caller reports with the other problems.
     """
-    family = layout.detect_family(list(state_dict))
+    mapping = KeyMapping(layout.detect_family(list(state_dict)))
     located = {key: layout.locate(key) for key in state_dict}
     blocks, attends = defaultdict(set), defaultdict(bool)
     for loc in located.values():
@@ -173,47 +190,24 @@ def map_keys(state_dict: Mapping[str, torch.Tensor],
         for stage, indices in blocks.items()
         for rank, block in enumerate(sorted(indices))
     }
-    mapping = KeyMapping(family, OrderedDict(), {}, [],
-                         [k for k, loc in located.items() if loc is None], [])
     for key, loc in located.items():
-        if loc is None:
-            continue
-        part = 'attn_block' if attends[loc.stage, loc.block] else loc.part
-        renamed = _apply_rules(loc.rest, layout.tables[family].get(part, ()))
-        if renamed is None:
+        part = loc and ('attn_block' if attends[loc.stage,
+                                                loc.block] else loc.part)
+        renamed = part and _apply_rules(
+            loc.rest, layout.tables[mapping.family].get(part, ()))
+        if not renamed:
             mapping.unknown.append(key)
-            continue
-        target, transform = renamed
-        if isinstance(target, Drop):
-            mapping.dropped.append((key, str(target)))
-            continue
-        target = TARGET_PREFIXES[part].format(
-            stage=loc.stage, block=ranks.get((loc.stage, loc.block))) + target
-        if target in mapping.origins:
-            mapping.clashes.append(
-                f'{mapping.origins[target]} and {key} -> {target}')
-            continue
-        tensor = state_dict[key]
-        mapping.tensors[target] = transform(tensor) if transform else tensor
-        mapping.origins[target] = key
+        elif isinstance(renamed[0], Drop):
+            mapping.dropped.append((key, str(renamed[0])))
+        else:
+            target = TARGET_PREFIXES[part].format(
+                stage=loc.stage, block=ranks.get(
+                    (loc.stage, loc.block))) + renamed[0]
+            if target in mapping.origins:
+                mapping.clashes.append(
+                    f'{mapping.origins[target]} and {key} -> {target}')
+                continue
+            transform = renamed[1] or (lambda tensor: tensor)
+            mapping.tensors[target] = transform(state_dict[key])
+            mapping.origins[target] = key
     return mapping
-
-
-def locator(
-    patterns: Sequence[Tuple[str,
-                             str]]) -> Callable[[str], Optional[Location]]:
-    """A ``locate`` function from ``(regex, part)`` pairs, tried in order;
-    the groups ``rest``, ``stage`` and ``block`` fill the location."""
-    compiled = [(re.compile(pattern), part) for pattern, part in patterns]
-
-    def locate(key: str) -> Optional[Location]:
-        for regex, part in compiled:
-            match = regex.fullmatch(key)
-            if match:
-                found = match.groupdict()
-                return Location(part, found['rest'],
-                                int(found.get('stage') or -1),
-                                int(found.get('block') or -1))
-        return None
-
-    return locate
