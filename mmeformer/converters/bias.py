@@ -12,8 +12,8 @@ from typing import Dict, List, Mapping
 import torch
 import torch.nn.functional as F
 
-from mmeformer.utils import Grid
-from .errors import ConversionError, describe_problems
+from mmeformer.utils import Grid, describe_problems
+from .errors import ConversionError
 
 GridMap = Mapping[str, Grid]
 

@@ -7,24 +7,24 @@ lists all problems at once.
 import hashlib
 import os
 import os.path as osp
-import re
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
 from mmeformer.models.heads import EfficientFormerClsHead
 from mmeformer.models.layers import AttentionBias
-from mmeformer.utils import Grid, atomic_torch_save, parse_size
+from mmeformer.utils import (Grid, UnreadableCheckpointError,
+                             atomic_torch_save, describe_problems, parse_size,
+                             read_checkpoint)
 from mmeformer.version import __version__
 from .bias import BIAS_MODES, adapt_bias_tables, check_bias_mode
-from .errors import ConversionError, describe_problems
+from .errors import ConversionError
 from .keymap import KeyMapping, SourceLayout, map_keys
 from .layouts import (DENSE_PARTS, OPTIONAL_PARTS, SOURCES, detect_source,
                       is_mmeformer_layout)
-from .reading import extract_state_dict, read_checkpoint
 from .variants import Variant, detect_variant, parse_variant
 
 #: Default file name of each task's converted checkpoint, in ``checkpoints/``
@@ -34,6 +34,11 @@ OUTPUT_NAMES = {
     'detection': 'maskrcnn_{name}_coco{suffix}.pth',
     'segmentation': 'fpn_{name}_ade20k{suffix}.pth',
 }
+
+#: Keys under which checkpoints nest their state dict, tried in this order:
+#: mmengine / mmcv (``state_dict``), then DeiT-style training scripts such as
+#: the official EfficientFormer one (``model``).
+STATE_DICT_KEYS = ('state_dict', 'model')
 
 
 @dataclass
@@ -123,6 +128,51 @@ def save_checkpoint(checkpoint: Any, path: str) -> int:
         raise ConversionError(f'Cannot write {path}: {e}') from e
 
 
+def extract_state_dict(
+        checkpoint: Any,
+        path: str) -> Tuple['OrderedDict[str, torch.Tensor]', Optional[str]]:
+    """Find the state dict in a loaded checkpoint.
+
+    Args:
+        checkpoint (Any): What :func:`~mmeformer.utils.read_checkpoint`
+            returned.
+        path (str): The file it came from, for messages.
+
+    Returns:
+        tuple[OrderedDict, str | None]: The tensors by name and the key the
+        state dict was nested under (None for a bare state dict).
+
+    Raises:
+        ConversionError: If no state dict is found or it holds entries that
+            are not tensors.
+    """
+    if not isinstance(checkpoint, dict):
+        raise ConversionError(
+            f'{path} holds a {type(checkpoint).__name__}, not a dict of '
+            'tensors or a checkpoint dict.')
+    container = next((key for key in STATE_DICT_KEYS if key in checkpoint),
+                     None)
+    state_dict = checkpoint[container] if container else checkpoint
+    if not isinstance(state_dict, dict):
+        raise ConversionError(
+            f'{path}: checkpoint[{container!r}] is a '
+            f'{type(state_dict).__name__}, not a state dict.')
+    not_tensors = [
+        f'{key}: {type(value).__name__}' for key, value in state_dict.items()
+        if not isinstance(value, torch.Tensor)
+    ]
+    if not_tensors:
+        where = f'checkpoint[{container!r}]' if container else 'the file'
+        raise ConversionError(
+            f'{path}: {where} is not a state dict; it has entries that are '
+            'not tensors (a state dict may be nested under one of '
+            f'{list(STATE_DICT_KEYS)}).\n' +
+            describe_problems([('entries that are not tensors', not_tensors)]))
+    if not state_dict:
+        raise ConversionError(f'{path} holds no tensors.')
+    return OrderedDict(state_dict), container
+
+
 def _map_source_keys(src: str, state_dict: dict,
                      layout: SourceLayout) -> KeyMapping:
     """Rename ``state_dict``, refusing files in mmeformer's layout already
@@ -187,32 +237,29 @@ def _bias_grids(model: nn.Module) -> Dict[str, Grid]:
 
 def _load_problems(model: nn.Module, mapping: KeyMapping,
                    tensors: Dict[str, torch.Tensor]) -> Dict[str, list]:
-    """What a strict load of ``tensors`` into ``model`` reports, by kind,
-    each tensor named by its source key too."""
-    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    found, lines = defaultdict(list), []
-    try:
-        model.load_state_dict(tensors, strict=True, assign=True)
-    except RuntimeError as e:
-        # One line per error after the first: 'Missing key(s) in
-        # state_dict: "a", "b". ', 'size mismatch for a: ...'.
-        lines = str(e).split('\n\t')[1:]
-    for line in lines:
-        keys = re.findall(r'"([^"]+)"', line)
-        if line.startswith('Missing key(s)'):
-            found['missing'] += keys
-        elif line.startswith('Unexpected key(s)'):
-            found['unexpected'] += [
-                f'{mapping.origins[k]} (as {k})' for k in keys
-            ]
-        elif line.startswith('size mismatch for '):
-            k = line[len('size mismatch for '):].split(': ')[0]
-            found['mismatched'].append(
-                f'{mapping.origins[k]} (as {k}): '
-                f'{tuple(tensors[k].shape)}, expected {shapes[k]}')
-        else:
-            found['other'].append(line)
-    return found
+    """Load ``tensors`` into ``model``, on ``meta``; what does not fit, by
+    kind (the missing and unexpected keys a strict load reports), each
+    tensor named by its source key too."""
+    own = model.state_dict()
+    mismatched = [
+        k for k in tensors if k in own and tensors[k].shape != own[k].shape
+    ]
+    result = model.load_state_dict(
+        {
+            k: v
+            for k, v in tensors.items() if k not in mismatched
+        },
+        strict=False,
+        assign=True)
+    return dict(
+        missing=[k for k in result.missing_keys if k not in mismatched],
+        unexpected=[
+            f'{mapping.origins[k]} (as {k})' for k in result.unexpected_keys
+        ],
+        mismatched=[
+            f'{mapping.origins[k]} (as {k}): {tuple(tensors[k].shape)}, '
+            f'expected {tuple(own[k].shape)}' for k in mismatched
+        ])
 
 
 def _dense_problems(problems: Dict[str, list], mapping: KeyMapping, task: str,
@@ -333,7 +380,10 @@ def convert_checkpoint(
         raise ConversionError(str(e)) from e
 
     say(f'Reading {src} as a {layout.description}')
-    checkpoint = read_checkpoint(src)
+    try:
+        checkpoint = read_checkpoint(src)
+    except UnreadableCheckpointError as e:
+        raise ConversionError(str(e)) from e
     state_dict, container = extract_state_dict(checkpoint, src)
     mapping = _map_source_keys(src, state_dict, layout)
     try:
@@ -374,7 +424,6 @@ def convert_checkpoint(
          found_problems['unexpected'] + mapping.unknown),
         ('shape mismatches', found_problems['mismatched']),
         ('keys that would share one name', mapping.clashes),
-        ('other errors', found_problems['other']),
     ])
     if problems:
         raise ConversionError(

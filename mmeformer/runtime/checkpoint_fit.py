@@ -20,9 +20,9 @@ import torch.nn as nn
 
 from mmeformer.converters import (ConversionError, detect_source,
                                   is_mmeformer_layout)
-from mmeformer.converters.errors import describe_problems
-from mmeformer.converters.reading import read_checkpoint
 from mmeformer.converters.variants import detect_variant
+from mmeformer.utils import (UnreadableCheckpointError, describe_problems,
+                             read_checkpoint)
 from .errors import CheckpointError
 
 __all__ = ['check_checkpoint', 'PARTIAL_LOAD_HINT']
@@ -97,7 +97,7 @@ def check_checkpoint(model: nn.Module,
         return
     try:
         checkpoint = read_checkpoint(path)
-    except ConversionError as e:
+    except UnreadableCheckpointError as e:
         raise CheckpointError(str(e)) from e
     if not isinstance(checkpoint, dict):
         raise CheckpointError(

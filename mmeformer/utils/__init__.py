@@ -1,5 +1,6 @@
 from .atomic_files import atomic_output, atomic_torch_save, atomic_write_bytes
-from .checkpoint import (UnsafeCheckpointError, load_from_local,
+from .checkpoint import (UnreadableCheckpointError, UnsafeCheckpointError,
+                         describe_problems, load_from_local, read_checkpoint,
                          register_safe_checkpoint_loader,
                          training_state_globals)
 from .collect_env import collect_env, verify_environment
@@ -7,7 +8,8 @@ from .config import CfgOptionsAction, register_config_prefix
 from .size import Grid, Size, parse_size
 
 __all__ = [
-    'UnsafeCheckpointError', 'load_from_local',
+    'UnreadableCheckpointError', 'UnsafeCheckpointError', 'describe_problems',
+    'load_from_local', 'read_checkpoint',
     'register_safe_checkpoint_loader', 'training_state_globals', 'collect_env',
     'verify_environment', 'CfgOptionsAction', 'register_config_prefix', 'Grid',
     'Size', 'parse_size', 'atomic_output', 'atomic_torch_save',

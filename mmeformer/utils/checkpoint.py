@@ -11,10 +11,18 @@ paths by one that still loads with ``weights_only=True`` and additionally
 allows exactly the types mmengine itself writes into a checkpoint. Weight
 files from third parties hold plain tensors and load as before; a file that
 needs any other Python object is refused with an error that says why.
+
+:func:`read_checkpoint` reads any checkpoint a user names (ours, or one of
+another code base to convert) the same way, and ``.safetensors`` files,
+which hold no code at all; every failure is one
+:class:`UnreadableCheckpointError` message.
 """
+import argparse
 import os.path as osp
 import pickle
-from typing import Any, Callable, List, Optional, Tuple, Union
+import zipfile
+from typing import (Any, Callable, Iterable, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 import torch
@@ -23,13 +31,18 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.utils import digit_version
 
 __all__ = [
-    'UnsafeCheckpointError', 'load_from_local',
-    'register_safe_checkpoint_loader', 'training_state_globals'
+    'UnsafeCheckpointError', 'UnreadableCheckpointError', 'load_from_local',
+    'read_checkpoint', 'register_safe_checkpoint_loader',
+    'training_state_globals', 'describe_problems'
 ]
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint needs code beyond plain tensors and training state."""
+
+
+class UnreadableCheckpointError(ValueError):
+    """A checkpoint file cannot be read; the message says why."""
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Callable:
@@ -127,3 +140,114 @@ def register_safe_checkpoint_loader() -> bool:
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local, force=True)
     return True
+
+
+def _first_sentence(error: BaseException, innermost: bool = False) -> str:
+    """The first sentence of ``error`` or of the deepest error in its chain
+    (torch wraps the unpickler's precise complaint in a long message)."""
+    while innermost and (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__
+    return str(error).split('. ')[0].strip().rstrip('.')
+
+
+def _read_safetensors(path: str) -> dict:
+    try:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError as e:
+        raise UnreadableCheckpointError(
+            f'{path} is a safetensors file; reading it needs the '
+            '`safetensors` package (pip install safetensors).') from e
+    try:
+        return load_file(path, device='cpu')
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UnreadableCheckpointError(
+            f'{path} is not a readable safetensors file; it is probably '
+            f'truncated or corrupt ({e}).') from e
+
+
+def _read_pickle(path: str) -> Any:
+    try:
+        # The official (DeiT-style) training script stores its arguments
+        # next to the weights.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return load_from_local(path, map_location='cpu')
+    except UnsafeCheckpointError as e:
+        reason = _first_sentence(e, innermost=True)
+        if zipfile.is_zipfile(path):
+            raise UnreadableCheckpointError(
+                f'Refusing to read {path}: unpickling it needs Python '
+                'objects other than tensors and plain containers, and '
+                'loading them could run code from the file (it is read '
+                'with weights_only=True). Released weights never need '
+                'this: load the file yourself only if you trust it, and '
+                'save its state dict again. The unpickler reported: '
+                f'{reason}.') from e
+        # A file in the old, non-zip format is one pickle stream; when it is
+        # cut short the unpickler reads garbage opcodes, which look like
+        # requests for unknown objects.
+        raise UnreadableCheckpointError(
+            f'Refusing to read {path}: it is in the pre-1.6 PyTorch format '
+            'and either needs Python objects other than tensors (loading '
+            'them could run code from the file) or is truncated or corrupt. '
+            f'The unpickler reported: {reason}.') from e
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError,
+            pickle.UnpicklingError) as e:
+        raise UnreadableCheckpointError(
+            f'{path} cannot be read as a PyTorch checkpoint; it is probably '
+            f'truncated or corrupt ({type(e).__name__}: '
+            f'{_first_sentence(e)}).') from e
+
+
+def read_checkpoint(path: str) -> Any:
+    """Load a local checkpoint safely onto the CPU.
+
+    PyTorch files load as in :func:`load_from_local`, with
+    :class:`argparse.Namespace` allowed too; ``.safetensors`` files with
+    the ``safetensors`` package.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        Any: What the file holds.
+
+    Raises:
+        UnreadableCheckpointError: If the file is missing, unreadable,
+            truncated or needs code to be unpickled.
+    """
+    if osp.isdir(path):
+        raise UnreadableCheckpointError(
+            f'{path} is a folder; name the checkpoint file in it.')
+    if not osp.isfile(path):
+        raise UnreadableCheckpointError(f'No checkpoint file at {path}.')
+    if osp.getsize(path) == 0:
+        raise UnreadableCheckpointError(f'{path} is empty.')
+    if path.endswith('.safetensors'):
+        return _read_safetensors(path)
+    return _read_pickle(path)
+
+
+def describe_problems(groups: Sequence[Tuple[str, Iterable[str]]],
+                      limit: int = 20) -> str:
+    """Format named lists of problems with a checkpoint, one item a line.
+
+    Args:
+        groups (Sequence[tuple[str, Iterable[str]]]): ``(title, items)``
+            pairs; empty groups are left out.
+        limit (int): Items shown per group; the rest are counted.
+            Defaults to 20.
+
+    Returns:
+        str: The formatted text, empty when there is no problem.
+    """
+    lines: List[str] = []
+    for title, items in groups:
+        items = list(items)
+        if not items:
+            continue
+        lines.append(f'{title} ({len(items)}):')
+        lines += [f'  {item}' for item in items[:limit]]
+        if len(items) > limit:
+            lines.append(f'  ... and {len(items) - limit} more')
+    return '\n'.join(lines)

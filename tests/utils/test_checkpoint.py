@@ -1,3 +1,4 @@
+import argparse
 import os
 
 import pytest
@@ -11,7 +12,8 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.runner.checkpoint import load_from_local as mmengine_loader
 from torch.utils.data import Dataset
 
-from mmeformer.utils import (UnsafeCheckpointError, load_from_local,
+from mmeformer.utils import (UnreadableCheckpointError, UnsafeCheckpointError,
+                             load_from_local, read_checkpoint,
                              register_safe_checkpoint_loader)
 
 
@@ -161,3 +163,17 @@ def test_getattr_is_restricted_to_history_buffer(tmp_path, default_torch_load):
 def test_missing_file(tmp_path, default_torch_load):
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         load_from_local(str(tmp_path / 'missing.pth'), 'cpu')
+
+
+def test_read_checkpoint_takes_the_official_training_arguments(tmp_path):
+    """The official training script stores its arguments with the weights."""
+    src = tmp_path / 'checkpoint.pth'
+    torch.save(
+        dict(
+            model=dict(weight=torch.ones(2)),
+            args=argparse.Namespace(model='efficientformer_l1')), src)
+    checkpoint = read_checkpoint(str(src))
+    assert checkpoint['args'].model == 'efficientformer_l1'
+    assert torch.equal(checkpoint['model']['weight'], torch.ones(2))
+    with pytest.raises(UnreadableCheckpointError, match='is a folder'):
+        read_checkpoint(str(tmp_path))

@@ -15,8 +15,9 @@ import textwrap
 
 from timm import create_model
 
-from mmeformer.converters import ConversionError, save_checkpoint
-from mmeformer.converters.reading import extract_state_dict, read_checkpoint
+from mmeformer.converters import (ConversionError, extract_state_dict,
+                                  save_checkpoint)
+from mmeformer.utils import UnreadableCheckpointError, read_checkpoint
 
 DEFAULT_OUT = osp.join('checkpoints', 'regnety_160_deit_in1k.pth')
 
@@ -50,8 +51,8 @@ def convert_teacher(src: str,
         int: The size of the written file in bytes.
 
     Raises:
-        ConversionError: If ``src`` cannot be read or does not fit the
-            architecture.
+        UnreadableCheckpointError: If ``src`` cannot be read.
+        ConversionError: If it does not fit the architecture.
     """
     state_dict, _ = extract_state_dict(read_checkpoint(src), src)
     model = create_model(model_name, num_classes=num_classes)
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
     try:
         size = convert_teacher(args.src, args.model, args.num_classes,
                                args.out)
-    except ConversionError as e:
+    except (UnreadableCheckpointError, ConversionError) as e:
         print(
             f'error: {textwrap.indent(str(e), "  ").lstrip()}',
             file=sys.stderr)
