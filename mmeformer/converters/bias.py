@@ -1,11 +1,7 @@
-"""Moving attention-bias tables to another reference grid.
-
-A table holds one value per head and per token offset ``(|dy|, |dx|)`` of
-its reference grid, as ``(num_heads, h * w)``; a model built for another
-``attn_ref_size`` needs tables of its own grid. ``'zero'`` (the default)
-starts them from zero, as the official dense models did; ``'resize'``
-resamples the ImageNet tables bicubically (see ``docs/converters.md``).
-"""
+"""Moving attention-bias tables, ``(num_heads, h * w)`` values for the
+token offsets ``(|dy|, |dx|)`` of a reference grid, to the grid of another
+``attn_ref_size``: from zero (``'zero'``, as the official dense models) or
+resampled bicubically (``'resize'``); see ``docs/converters.md``."""
 from collections import Counter
 from typing import Dict, List, Mapping
 
@@ -47,16 +43,10 @@ def adapt_bias_tables(tensors: Dict[str, torch.Tensor],
                       dst_grids: GridMap, mode: str) -> List[str]:
     """Fit every bias table of ``tensors`` to the target grid, in place.
 
-    Args:
-        tensors (dict[str, Tensor]): Converted tensors; the tables are
-            replaced.
-        expected (Mapping[str, tuple]): Shapes the target model loads.
-        src_grids (Mapping[str, tuple]): Grid of each table in the source.
-        dst_grids (Mapping[str, tuple]): Grid of each table in the target.
-        mode (str): One of :data:`BIAS_MODES`.
-
-    Returns:
-        list[str]: What was done, one line per kind of change.
+    ``expected`` holds the shapes the target model loads, ``src_grids`` and
+    ``dst_grids`` the grid of each table in the source and in the target;
+    ``mode`` is one of :data:`BIAS_MODES`. Returns what was done, one line
+    per kind of change.
 
     Raises:
         ConversionError: If ``mode`` is unknown or a source table does not

@@ -1,15 +1,12 @@
-"""Converting a checkpoint from start to end: read, rename, check, write.
-
-The check is a strict load into the target model built on the ``meta``
-device: nothing is written unless it loads every tensor, and the error then
-lists all problems at once.
-"""
+"""Converting a checkpoint: read, rename, check (a load into the target
+model built on the ``meta`` device) and write, or write nothing and list
+every problem at once."""
 import hashlib
 import os
 import os.path as osp
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -17,8 +14,8 @@ import torch.nn as nn
 from mmeformer.models.heads import EfficientFormerClsHead
 from mmeformer.models.layers import AttentionBias
 from mmeformer.utils import (Grid, UnreadableCheckpointError,
-                             atomic_torch_save, describe_problems, parse_size,
-                             read_checkpoint)
+                             atomic_torch_save, describe_problems,
+                             extract_state_dict, parse_size, read_checkpoint)
 from mmeformer.version import __version__
 from .bias import BIAS_MODES, adapt_bias_tables, check_bias_mode
 from .errors import ConversionError
@@ -34,11 +31,6 @@ OUTPUT_NAMES = {
     'detection': 'maskrcnn_{name}_coco{suffix}.pth',
     'segmentation': 'fpn_{name}_ade20k{suffix}.pth',
 }
-
-#: Keys under which checkpoints nest their state dict, tried in this order:
-#: mmengine / mmcv (``state_dict``), then DeiT-style training scripts such as
-#: the official EfficientFormer one (``model``).
-STATE_DICT_KEYS = ('state_dict', 'model')
 
 
 @dataclass
@@ -65,37 +57,19 @@ class ConversionReport:
     num_params: int = 0
 
 
-def default_output_path(layout: SourceLayout, variant: Variant, ref_size: Grid,
-                        bias_mode: str) -> str:
-    """Where a conversion writes when no output is given.
-
-    Args:
-        layout (SourceLayout): The source layout.
-        variant (Variant): The variant.
-        ref_size (tuple[int, int]): Reference size of the output's biases.
-        bias_mode (str): How tables were moved to ``ref_size``.
-
-    Returns:
-        str: ``checkpoints/`` and the file of :data:`OUTPUT_NAMES`, with
-        ``_ref<size>_<bias mode>`` added when the reference size is not the
-        source's.
-    """
+def _output_path(out: Optional[str], layout: SourceLayout, variant: Variant,
+                 ref_size: Grid, bias_mode: str) -> str:
+    """``out``, or the file of :data:`OUTPUT_NAMES` in ``out`` if it is a
+    folder or in ``checkpoints/`` if it is None, with
+    ``_ref<size>_<bias mode>`` added to the name when the reference size is
+    not the source's. A missing folder of ``out`` is refused."""
     suffix = ''
     if ref_size != parse_size(layout.ref_size):
         h, w = ref_size
         suffix = f'_ref{h if h == w else f"{h}x{w}"}_{bias_mode}'
-    return osp.join(
-        'checkpoints',
-        OUTPUT_NAMES[layout.task].format(name=variant.name, suffix=suffix))
-
-
-def _output_path(out: Optional[str], default: str) -> str:
-    """``out``, a file in ``out`` if it is a folder, or ``default``; a
-    missing folder of ``out`` is refused."""
-    if out is None:
-        return default
-    if osp.isdir(out):
-        return osp.join(out, osp.basename(default))
+    name = OUTPUT_NAMES[layout.task].format(name=variant.name, suffix=suffix)
+    if out is None or osp.isdir(out):
+        return osp.join(out or 'checkpoints', name)
     folder = blocker = osp.dirname(osp.abspath(out))
     while not osp.exists(blocker):
         blocker = osp.dirname(blocker)
@@ -111,66 +85,17 @@ def _output_path(out: Optional[str], default: str) -> str:
 
 
 def save_checkpoint(checkpoint: Any, path: str) -> int:
-    """Save ``checkpoint`` to ``path`` all at once, or not at all; missing
-    folders are created. Returns the size of the file in bytes.
+    """Save ``checkpoint`` to ``path``, creating its folder, all at once or
+    not at all; the size of the file in bytes.
 
     Raises:
         ConversionError: If the folder cannot be created or written to.
     """
-    folder = osp.dirname(osp.abspath(path))
     try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise ConversionError(f'Cannot write to {folder}: {e}') from e
-    try:
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         return atomic_torch_save(checkpoint, path)
     except OSError as e:
         raise ConversionError(f'Cannot write {path}: {e}') from e
-
-
-def extract_state_dict(
-        checkpoint: Any,
-        path: str) -> Tuple['OrderedDict[str, torch.Tensor]', Optional[str]]:
-    """Find the state dict in a loaded checkpoint.
-
-    Args:
-        checkpoint (Any): What :func:`~mmeformer.utils.read_checkpoint`
-            returned.
-        path (str): The file it came from, for messages.
-
-    Returns:
-        tuple[OrderedDict, str | None]: The tensors by name and the key the
-        state dict was nested under (None for a bare state dict).
-
-    Raises:
-        ConversionError: If no state dict is found or it holds entries that
-            are not tensors.
-    """
-    if not isinstance(checkpoint, dict):
-        raise ConversionError(
-            f'{path} holds a {type(checkpoint).__name__}, not a dict of '
-            'tensors or a checkpoint dict.')
-    container = next((key for key in STATE_DICT_KEYS if key in checkpoint),
-                     None)
-    state_dict = checkpoint[container] if container else checkpoint
-    if not isinstance(state_dict, dict):
-        raise ConversionError(
-            f'{path}: checkpoint[{container!r}] is a '
-            f'{type(state_dict).__name__}, not a state dict.')
-    not_tensors = [
-        f'{key}: {type(value).__name__}' for key, value in state_dict.items()
-        if not isinstance(value, torch.Tensor)
-    ]
-    if not_tensors:
-        where = f'checkpoint[{container!r}]' if container else 'the file'
-        raise ConversionError(
-            f'{path}: {where} is not a state dict; it has entries that are '
-            'not tensors (a state dict may be nested under one of '
-            f'{list(STATE_DICT_KEYS)}).\n' +
-            describe_problems([('entries that are not tensors', not_tensors)]))
-    if not state_dict:
-        raise ConversionError(f'{path} holds no tensors.')
-    return OrderedDict(state_dict), container
 
 
 def _map_source_keys(src: str, state_dict: dict,
@@ -235,60 +160,62 @@ def _bias_grids(model: nn.Module) -> Dict[str, Grid]:
     }
 
 
-def _load_problems(model: nn.Module, mapping: KeyMapping,
-                   tensors: Dict[str, torch.Tensor]) -> Dict[str, list]:
-    """Load ``tensors`` into ``model``, on ``meta``; what does not fit, by
-    kind (the missing and unexpected keys a strict load reports), each
-    tensor named by its source key too."""
+def _problems(model: nn.Module, mapping: KeyMapping, task: str,
+              variant: Variant) -> str:
+    """Load the backbone (and head) tensors into ``model``, on ``meta``, and
+    describe what does not fit: the missing and unexpected keys a strict
+    load reports, the shape mismatches, and for a detector or segmentor its
+    missing parts and the neck inputs that do not fit the backbone (those
+    parts are checked, not loaded). Tensors are named by source key too."""
     own = model.state_dict()
+    tensors = {
+        k: v
+        for k, v in mapping.tensors.items()
+        if task == 'classification' or k.startswith('backbone.')
+    }
     mismatched = [
         k for k in tensors if k in own and tensors[k].shape != own[k].shape
     ]
-    result = model.load_state_dict(
-        {
-            k: v
-            for k, v in tensors.items() if k not in mismatched
-        },
+    loaded = model.load_state_dict(
+        {k: tensors[k]
+         for k in tensors if k not in mismatched},
         strict=False,
         assign=True)
-    return dict(
-        missing=[k for k in result.missing_keys if k not in mismatched],
-        unexpected=[
-            f'{mapping.origins[k]} (as {k})' for k in result.unexpected_keys
-        ],
-        mismatched=[
-            f'{mapping.origins[k]} (as {k}): {tuple(tensors[k].shape)}, '
-            f'expected {tuple(own[k].shape)}' for k in mismatched
-        ])
-
-
-def _dense_problems(problems: Dict[str, list], mapping: KeyMapping, task: str,
-                    variant: Variant) -> None:
-    """Add the missing parts of a detector or segmentor and the neck inputs
-    that do not fit the backbone to ``problems``."""
-    kept = [k for k in mapping.tensors if not k.startswith('backbone.')]
-    problems['missing'] += [
-        f'{part}* (no tensor of this part)' for part in DENSE_PARTS[task]
-        if part not in OPTIONAL_PARTS and not any(
-            k.startswith(part) for k in kept)
+    missing = [k for k in loaded.missing_keys if k not in mismatched]
+    mismatched = [
+        f'{mapping.origins[k]} (as {k}): {tuple(tensors[k].shape)}, '
+        f'expected {tuple(own[k].shape)}' for k in mismatched
     ]
-    for i, channels in enumerate(variant.channels):
-        name = f'neck.lateral_convs.{i}.conv.weight'
-        tensor = mapping.tensors.get(name)
-        if tensor is not None and tensor.dim() > 1 and \
-                tensor.shape[1] != channels:
-            problems['mismatched'].append(
-                f'{name}: {tuple(tensor.shape)} takes {tensor.shape[1]} '
-                f'input channels, the backbone gives {channels}')
+    if task != 'classification':
+        missing += [
+            f'{part}* (no tensor of this part)' for part in DENSE_PARTS[task]
+            if part not in OPTIONAL_PARTS and not any(
+                k.startswith(part) for k in mapping.tensors)
+        ]
+        for i, channels in enumerate(variant.channels):
+            name = f'neck.lateral_convs.{i}.conv.weight'
+            weight = mapping.tensors.get(name)
+            if weight is not None and weight.dim() > 1 and \
+                    weight.shape[1] != channels:
+                mismatched.append(
+                    f'{name}: {tuple(weight.shape)} takes {weight.shape[1]} '
+                    f'input channels, the backbone gives {channels}')
+    return describe_problems([
+        ('missing keys (needed by the model, not in the file)', missing),
+        ('unexpected keys (in the file, not in the model)',
+         [f'{mapping.origins[k]} (as {k})'
+          for k in loaded.unexpected_keys] + mapping.unknown),
+        ('shape mismatches', mismatched),
+        ('keys that would share one name', mapping.clashes),
+    ])
 
 
 def _own_storage(tensor: torch.Tensor) -> torch.Tensor:
-    """``tensor``, copied if it is a view into a larger storage: torch.save
-    writes whole storages, so the view would drag all of it along."""
+    """``tensor``, copied unless it fills its whole storage: torch.save
+    writes whole storages, so a view would drag all of it along."""
     tensor = tensor.detach()
-    if tensor.is_contiguous() and tensor.storage_offset() == 0 and \
-            tensor.untyped_storage().nbytes() == \
-            tensor.numel() * tensor.element_size():
+    if tensor.is_contiguous() and \
+            tensor.untyped_storage().nbytes() == tensor.nbytes:
         return tensor
     return tensor.clone(memory_format=torch.contiguous_format)
 
@@ -344,7 +271,7 @@ def convert_checkpoint(
             :data:`mmeformer.converters.SOURCES`.
         out (str, optional): Output file, or an existing folder to write
             the default file name into; its folder must exist. Defaults to
-            :func:`default_output_path`, whose folder is created.
+            ``checkpoints/<file of OUTPUT_NAMES>``, whose folder is created.
         variant (str, optional): The variant the file must hold, e.g.
             ``'l1'``; detected from the tensors when None. Defaults to None.
         attn_ref_size (int | str | Sequence[int], optional): Reference input
@@ -382,9 +309,9 @@ def convert_checkpoint(
     say(f'Reading {src} as a {layout.description}')
     try:
         checkpoint = read_checkpoint(src)
+        state_dict, container = extract_state_dict(checkpoint, src)
     except UnreadableCheckpointError as e:
         raise ConversionError(str(e)) from e
-    state_dict, container = extract_state_dict(checkpoint, src)
     mapping = _map_source_keys(src, state_dict, layout)
     try:
         found = detect_variant(mapping.tensors, mapping.family, named)
@@ -408,30 +335,13 @@ def convert_checkpoint(
         _build_target(found, layout.task, src_ref_size, None))
     bias = adapt_bias_tables(mapping.tensors, expected, src_grids, dst_grids,
                              dense_bias)
-    # The kept detector / segmentor parts are checked, not loaded.
-    found_problems = _load_problems(
-        model, mapping, {
-            k: v
-            for k, v in mapping.tensors.items()
-            if not dense or k.startswith('backbone.')
-        })
-    if dense:
-        _dense_problems(found_problems, mapping, layout.task, found)
-    problems = describe_problems([
-        ('missing keys (needed by the model, not in the file)',
-         found_problems['missing']),
-        ('unexpected keys (in the file, not in the model)',
-         found_problems['unexpected'] + mapping.unknown),
-        ('shape mismatches', found_problems['mismatched']),
-        ('keys that would share one name', mapping.clashes),
-    ])
+    problems = _problems(model, mapping, layout.task, found)
     if problems:
         raise ConversionError(
             f'{src} cannot be converted to {found.name} '
             f'({layout.task}): nothing was written.\n{problems}')
 
-    out = _output_path(
-        out, default_output_path(layout, found, ref_size, dense_bias))
+    out = _output_path(out, layout, found, ref_size, dense_bias)
     if osp.exists(out) and osp.samefile(out, src):
         raise ConversionError(
             f'The output {out} is the input file; choose another output.')

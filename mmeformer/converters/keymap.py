@@ -1,14 +1,13 @@
 """Table-driven renaming of checkpoint keys into mmeformer's names.
 
-A source layout *locates* each key: the part of the network it belongs to
-(see :data:`TARGET_PREFIXES`) and the rest of the name inside that part,
-which a table of rules per family and part renames. Blocks are renumbered
-by their order within the stage, which absorbs the parameter-free modules
-some layouts interleave (the official ``Flat``, the mmpretrain downsample at
-index 0).
+A source layout locates each key: the part of the network it belongs to and
+the rest of the name, which a table of rules per family and part renames.
+Blocks are renumbered by their order within the stage, which absorbs the
+parameter-free modules some layouts interleave (the official ``Flat``, the
+mmpretrain downsample at index 0).
 """
 import re
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict, namedtuple
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -21,6 +20,7 @@ class Drop(str):
 
 #: Tensors mmeformer recomputes: its bias index buffers are not persistent.
 DROP_INDEX = Drop('bias index buffer, recomputed from the token grid')
+INDEX_ONLY = (('attention_bias_idxs', DROP_INDEX), )
 
 #: ``(source, target)`` or ``(source, target, transform)``, the transform a
 #: function of the tensor. A source ending with ``'.'`` (or empty) renames a
@@ -33,7 +33,6 @@ TARGET_PREFIXES = {
     'stem': 'backbone.stem.',
     'downsample': 'backbone.stages.{stage}.downsample.',
     'block': 'backbone.stages.{stage}.blocks.{block}.',
-    'attn_block': 'backbone.stages.{stage}.blocks.{block}.',
     'norm': 'backbone.norm.',
     'out_norm': 'backbone.out_norms.{stage}.',
     'head': 'head.',
@@ -51,14 +50,11 @@ def same(*names: str) -> Tuple[Rule, ...]:
     return tuple((name, name) for name in names)
 
 
-def attn_bias(
-    module: str,
-    table: str = 'attention_biases',
-    dropped: Sequence[Tuple[str,
-                            Drop]] = (('attention_bias_idxs', DROP_INDEX), )
-) -> Tuple[Rule, ...]:
+def attn_bias(module: str,
+              table: str = 'attention_biases',
+              dropped: Sequence[tuple] = INDEX_ONLY) -> Tuple[Rule, ...]:
     """Rules for the bias ``table`` of an attention and the tensors beside
-    it that are ``dropped``, each with its reason."""
+    it that are ``dropped``: ``(name, Drop reason)`` pairs."""
     return ((f'{module}.{table}', f'{module}.attn_bias.table'), ) + tuple(
         (f'{module}.{name}', why) for name, why in dropped)
 
@@ -70,17 +66,10 @@ V1_MLP = conv_bn('mlp.fc1', 'mlp.norm1', 'mlp.fc1') + conv_bn(
 V1_ATTENTION = same('norm1.', 'norm2.', 'token_mixer.qkv.',
                     'token_mixer.proj.', 'mlp.fc1.', 'mlp.fc2.')
 
-
-@dataclass(frozen=True)
-class Location:
-    """Where a source key belongs: a ``part`` of :data:`TARGET_PREFIXES`,
-    the ``rest`` of the name in it, and its ``stage`` and source ``block``
-    index where the part has them."""
-
-    part: str
-    rest: str
-    stage: int = -1
-    block: int = -1
+#: Where a source key belongs: a ``part`` of :data:`TARGET_PREFIXES`, the
+#: ``rest`` of the name in it, and its ``stage`` and source ``block`` index
+#: where the part has them.
+Location = namedtuple('Location', 'part rest stage block', defaults=(-1, -1))
 
 
 @dataclass(frozen=True)
@@ -167,16 +156,9 @@ def _apply_rules(rest: str, rules: Sequence[Rule]) -> Optional[tuple]:
 
 def map_keys(state_dict: Mapping[str, torch.Tensor],
              layout: SourceLayout) -> KeyMapping:
-    """Rename a source state dict into mmeformer's names.
-
-    Args:
-        state_dict (Mapping[str, Tensor]): The source tensors.
-        layout (SourceLayout): How the source names them.
-
-    Returns:
-        KeyMapping: The renamed tensors, and the keys that could not be
-        renamed, which the caller reports with the other problems.
-    """
+    """Rename the tensors of ``state_dict``, named as in ``layout``, into
+    mmeformer's names; the keys that cannot be renamed are in the mapping
+    for the caller to report with the other problems."""
     mapping = KeyMapping(layout.detect_family(list(state_dict)))
     located = {key: layout.locate(key) for key in state_dict}
     blocks, attends = defaultdict(set), defaultdict(bool)
@@ -200,7 +182,7 @@ def map_keys(state_dict: Mapping[str, torch.Tensor],
         elif isinstance(renamed[0], Drop):
             mapping.dropped.append((key, str(renamed[0])))
         else:
-            target = TARGET_PREFIXES[part].format(
+            target = TARGET_PREFIXES[loc.part].format(
                 stage=loc.stage, block=ranks.get(
                     (loc.stage, loc.block))) + renamed[0]
             if target in mapping.origins:

@@ -1,30 +1,14 @@
-"""The key layouts of the code bases checkpoints are converted from, and
-which layout a state dict is in.
-
-- ``official`` (snap-research/EfficientFormer): the ImageNet classifiers
-  (a ``model`` dict) and the Mask R-CNN (mmdet 2.x) and Semantic FPN
-  (mmseg 0.x) models. ``network`` interleaves stages (even indices) and
-  downsamples (odd ones); the last V1 stage holds a parameter-free ``Flat``
-  before its first attention block. The dense checkpoints keep the
-  ImageNet-named bias buffers as zero-filled placeholders next to the
-  trained ``attention_biases_seg`` tables. Necks and heads keep their names:
-  mmdet 3.x and mmseg 1.x did not rename FPN, ``RPNHead``,
-  ``Shared2FCBBoxHead``, ``FCNMaskHead`` or ``FPNHead``.
-- ``timm``: layer scales are ``ls1.gamma`` / ``ls2.gamma`` (flat in both
-  families), the second classifier ``head_dist``; V1 keeps the ``Flat``
-  module. The V2 module names are mmeformer's but for those and the biases.
-- ``mmpretrain`` (V1 only): each downsample is at index 0 of its stage's
-  ``network`` entry, ``Flat`` is kept, and the final norm is
-  ``backbone.norm3``, a LayerNorm over channels in every published model.
-"""
+"""How the official code, timm and mmpretrain name EfficientFormer tensors,
+and which of those layouts a state dict is in."""
 import re
 from typing import Mapping, Optional
 
 from .keymap import (DROP_INDEX, V1_ATTENTION, V1_MLP, Drop, SourceLayout,
                      attn_bias, conv_bn, map_keys, same)
 
-#: Parts of the official detectors and segmentors kept under their names;
-#: a model needs all of them but the optional ones.
+#: Parts of the official detectors and segmentors kept under their names
+#: (mmdet 3.x and mmseg 1.x did not rename them); a model needs all of them
+#: but the optional ones.
 DENSE_PARTS = {
     'detection': ('neck.', 'rpn_head.', 'roi_head.'),
     'segmentation': ('neck.', 'decode_head.', 'auxiliary_head.'),
@@ -34,48 +18,51 @@ OPTIONAL_PARTS = ('auxiliary_head.', )
 #: Key prefixes only mmeformer's backbones produce.
 MMEFORMER_PREFIXES = ('backbone.stem.', 'backbone.stages.')
 
+#: The official dense checkpoints keep the ImageNet-named bias buffers next
+#: to the trained ``attention_biases_seg`` tables.
+DROP_PLACEHOLDER = Drop('zero placeholder of the ImageNet bias table, unused '
+                        'by the official dense models')
 
-def _official_tables(dense: bool) -> dict:
-    """Rules of the official classifiers or (``dense``) dense backbones."""
-    dropped = ((('attention_bias_idxs', DROP_INDEX),
-                ('attention_biases',
-                 Drop('zero placeholder of the ImageNet bias table, unused by '
-                      'the official dense models')),
-                ('attention_bias_idxs_seg', DROP_INDEX)) if dense else
-               (('attention_bias_idxs', DROP_INDEX), ))
-    table = 'attention_biases_seg' if dense else 'attention_biases'
 
-    def bias(module):
-        return attn_bias(module, table, dropped)
+def _conv_norms(prefix: str, names, first: int = 0) -> tuple:
+    """Rules for ``nn.Sequential`` conv + BN pairs at ``first``, ``+ 1``."""
+    return sum((conv_bn(f'{prefix}{name}.{first}',
+                        f'{prefix}{name}.{first + 1}', prefix + name)
+                for name in names), ())
 
-    def scales(*transform):
-        return (('layer_scale_1', 'ls1.weight', *transform),
-                ('layer_scale_2', 'ls2.weight', *transform))
 
-    def conv_norms(prefix, names, first=0):
-        """Rules for ``nn.Sequential`` conv + BN pairs at ``first``,
-        ``first + 1``."""
-        return sum((conv_bn(f'{prefix}{name}.{first}',
-                            f'{prefix}{name}.{first + 1}', prefix + name)
-                    for name in names), ())
-
+def _official(name: str, description: str, task: str,
+              ref_size: int) -> SourceLayout:
+    """A layout of snap-research/EfficientFormer. ``network`` interleaves
+    stages and downsamples; the last V1 stage holds a parameter-free
+    ``Flat``. Dense backbones are under ``backbone.``, beside the parts of
+    :data:`DENSE_PARTS`."""
+    dense = task != 'classification'
+    bias = (lambda module: attn_bias(module, 'attention_biases_seg', (
+        ('attention_bias_idxs', DROP_INDEX),
+        ('attention_biases', DROP_PLACEHOLDER),
+        ('attention_bias_idxs_seg', DROP_INDEX)))) if dense else attn_bias
+    scales = (('layer_scale_1', 'ls1.weight'), ('layer_scale_2', 'ls2.weight'))
     stem = conv_bn('0', '1', 'conv1') + conv_bn('3', '4', 'conv2')
     # Official V2 layer scales are (C, 1, 1); mmeformer stores them flat.
-    v2_block = scales(lambda scale: scale.reshape(-1)) + V1_MLP + conv_bn(
-        'mlp.mid', 'mlp.mid_norm', 'mlp.mid') + conv_norms(
-            'token_mixer.', ('stride_conv', 'q', 'k', 'v', 'v_local')) + \
-        conv_norms('token_mixer.', ('proj', ), first=1) + same(
-            'token_mixer.talking_head1.', 'token_mixer.talking_head2.') + \
-        bias('token_mixer')
+    flat_scales = tuple(
+        (*rule, lambda scale: scale.reshape(-1)) for rule in scales)
+    v2_block = (
+        flat_scales + V1_MLP + conv_bn('mlp.mid', 'mlp.mid_norm', 'mlp.mid') +
+        _conv_norms('token_mixer.',
+                    ('stride_conv', 'q', 'k', 'v', 'v_local')) +
+        _conv_norms('token_mixer.', ('proj', ), first=1) +
+        same('token_mixer.talking_head1.', 'token_mixer.talking_head2.') +
+        bias('token_mixer'))
     ends = dict(
         out_norm=same(''), passthrough=same('')) if dense else dict(
             norm=same(''), head=same('head.', 'dist_head.'))
-    return dict(
+    tables = dict(
         v1=dict(
             stem=stem,
             downsample=conv_bn('proj', 'norm', 'conv'),
-            block=scales() + V1_MLP,
-            attn_block=scales() + V1_ATTENTION + bias('token_mixer'),
+            block=scales + V1_MLP,
+            attn_block=scales + V1_ATTENTION + bias('token_mixer'),
             **ends),
         v2=dict(
             stem=stem,
@@ -85,42 +72,97 @@ def _official_tables(dense: bool) -> dict:
             downsample=conv_bn('proj', 'norm', 'conv') +
             conv_bn('conv', 'bn', 'conv') +
             (('attn.q.local.0.', 'attn.q.local.'), ) +
-            conv_norms('attn.', ('q.proj', 'k', 'v', 'v_local')) +
-            conv_norms('attn.', ('proj', ), first=1) + bias('attn'),
+            _conv_norms('attn.', ('q.proj', 'k', 'v', 'v_local')) +
+            _conv_norms('attn.', ('proj', ), first=1) + bias('attn'),
             block=v2_block,
             attn_block=v2_block,
             **ends))
-
-
-def _official(name: str, description: str, task: str,
-              ref_size: int) -> SourceLayout:
-    """An official layout; dense backbones are under ``backbone.``, next to
-    the detector's or segmentor's own parts."""
-    dense = task != 'classification'
     prefix = r'backbone\.' if dense else ''
-    ends = [
-        # The V1 dense output norms are named after the network index of
-        # the stage they follow (0, 2, 4, 6).
-        (r'backbone\.norm(?P<network>\d*[02468])\.(?P<rest>.+)', 'out_norm'),
-        ('(?P<rest>(' + '|'.join(map(re.escape, DENSE_PARTS[task])) + ').+)',
-         'passthrough'),
-    ] if dense else [
-        (r'(?P<rest>(head|dist_head)\..+)', 'head'),
-        (r'norm\.(?P<rest>.+)', 'norm'),
-    ]
-    return SourceLayout(name, description, task, ref_size, [
+    patterns = [
         (prefix + r'patch_embed\.(?P<rest>.+)', 'stem'),
         (prefix + r'network\.(?P<network>\d*[02468])\.(?P<block>\d+)\.'
          r'(?P<rest>.+)', 'block'),
         (prefix + r'network\.(?P<network>\d*[13579])\.(?P<rest>.+)',
          'downsample'),
-    ] + ends, _official_tables(dense))
+    ]
+    if dense:
+        # The V1 output norms are named after the network index of the
+        # stage they follow (0, 2, 4, 6).
+        patterns += [
+            (r'backbone\.norm(?P<network>\d*[02468])\.(?P<rest>.+)',
+             'out_norm'),
+            ('(?P<rest>(' + '|'.join(map(re.escape, DENSE_PARTS[task])) +
+             ').+)', 'passthrough'),
+        ]
+    else:
+        patterns += [(r'(?P<rest>(head|dist_head)\..+)', 'head'),
+                     (r'norm\.(?P<rest>.+)', 'norm')]
+    return SourceLayout(name, description, task, ref_size, patterns, tables)
 
 
-_TIMM_SCALES = (('ls1.gamma', 'ls1.weight'), ('ls2.gamma', 'ls2.weight'))
-_TIMM_ENDS = dict(
-    norm=same(''), head=(('head.', 'head.'), ('head_dist.', 'dist_head.')))
-_MMPRETRAIN_SCALES = same('ls1.weight', 'ls2.weight')
+def _timm() -> SourceLayout:
+    """timm: flat layer scales ``ls1.gamma`` / ``ls2.gamma``, the second
+    classifier ``head_dist``; V1 keeps ``Flat``, V2 has mmeformer's names
+    but for those and the biases."""
+    scales = (('ls1.gamma', 'ls1.weight'), ('ls2.gamma', 'ls2.weight'))
+    ends = dict(
+        norm=same(''), head=(('head.', 'head.'), ('head_dist.', 'dist_head.')))
+    return SourceLayout(
+        'timm', 'timm state dict (.pth, .bin or .safetensors)',
+        'classification', 224, [
+            (r'stem\.(?P<rest>.+)', 'stem'),
+            (r'stages\.(?P<stage>\d+)\.downsample\.(?P<rest>.+)',
+             'downsample'),
+            (r'stages\.(?P<stage>\d+)\.blocks\.(?P<block>\d+)\.(?P<rest>.+)',
+             'block'),
+            (r'norm\.(?P<rest>.+)', 'norm'),
+            (r'(?P<rest>(head|head_dist)\..+)', 'head'),
+        ],
+        dict(
+            v1=dict(
+                stem=conv_bn('conv1', 'norm1', 'conv1') +
+                conv_bn('conv2', 'norm2', 'conv2'),
+                downsample=conv_bn('conv', 'norm', 'conv'),
+                block=scales + V1_MLP,
+                attn_block=scales + V1_ATTENTION + attn_bias('token_mixer'),
+                **ends),
+            v2=dict(
+                stem=same('conv1.', 'conv2.'),
+                downsample=same('conv.') + attn_bias('attn') +
+                same('attn.q.', 'attn.k.', 'attn.v.', 'attn.v_local.',
+                     'attn.proj.'),
+                block=scales + same('mlp.'),
+                attn_block=scales + same('mlp.') + attn_bias('token_mixer') +
+                same('token_mixer.'),
+                **ends)))
+
+
+def _mmpretrain() -> SourceLayout:
+    """mmpretrain (V1 only): each downsample at index 0 of its stage's
+    ``network`` entry, ``Flat`` kept, the final norm ``backbone.norm3`` (a
+    LayerNorm over channels in every published model)."""
+    scales = same('ls1.weight', 'ls2.weight')
+    return SourceLayout(
+        'mmpretrain',
+        'mmpretrain V1 classifier, a dict with a "state_dict" key',
+        'classification', 224, [
+            (r'backbone\.patch_embed\.(?P<rest>.+)', 'stem'),
+            (r'backbone\.network\.(?P<stage>[1-9]\d*)\.0\.(?P<rest>.+)',
+             'downsample'),
+            (r'backbone\.network\.(?P<stage>\d+)\.(?P<block>\d+)\.'
+             r'(?P<rest>.+)', 'block'),
+            (r'backbone\.norm3\.(?P<rest>.+)', 'norm'),
+            (r'head\.(?P<rest>(head|dist_head)\..+)', 'head'),
+        ],
+        dict(
+            v1=dict(
+                stem=(('0.', 'conv1.'), ('1.', 'conv2.')),
+                downsample=(('conv.', 'conv.conv.'), ('bn.', 'conv.bn.')),
+                block=scales + V1_MLP,
+                attn_block=scales + V1_ATTENTION + attn_bias('token_mixer'),
+                norm=same(''),
+                head=same('head.', 'dist_head.'))))
+
 
 #: Every supported source layout by its ``--source`` name.
 SOURCES = {
@@ -129,56 +171,8 @@ SOURCES = {
         _official('official',
                   'official ImageNet classifier, a dict with a "model" key',
                   'classification', 224),
-        SourceLayout(
-            'timm', 'timm state dict (.pth, .bin or .safetensors)',
-            'classification', 224, [
-                (r'stem\.(?P<rest>.+)', 'stem'),
-                (r'stages\.(?P<stage>\d+)\.downsample\.(?P<rest>.+)',
-                 'downsample'),
-                (r'stages\.(?P<stage>\d+)\.blocks\.(?P<block>\d+)\.'
-                 r'(?P<rest>.+)', 'block'),
-                (r'norm\.(?P<rest>.+)', 'norm'),
-                (r'(?P<rest>(head|head_dist)\..+)', 'head'),
-            ],
-            dict(
-                v1=dict(
-                    stem=conv_bn('conv1', 'norm1', 'conv1') +
-                    conv_bn('conv2', 'norm2', 'conv2'),
-                    downsample=conv_bn('conv', 'norm', 'conv'),
-                    block=_TIMM_SCALES + V1_MLP,
-                    attn_block=_TIMM_SCALES + V1_ATTENTION +
-                    attn_bias('token_mixer'),
-                    **_TIMM_ENDS),
-                v2=dict(
-                    stem=same('conv1.', 'conv2.'),
-                    downsample=same('conv.') + attn_bias('attn') +
-                    same('attn.q.', 'attn.k.', 'attn.v.', 'attn.v_local.',
-                         'attn.proj.'),
-                    block=_TIMM_SCALES + same('mlp.'),
-                    attn_block=_TIMM_SCALES + same('mlp.') +
-                    attn_bias('token_mixer') + same('token_mixer.'),
-                    **_TIMM_ENDS))),
-        SourceLayout(
-            'mmpretrain',
-            'mmpretrain V1 classifier, a dict with a "state_dict" key',
-            'classification', 224, [
-                (r'backbone\.patch_embed\.(?P<rest>.+)', 'stem'),
-                (r'backbone\.network\.(?P<stage>[1-9]\d*)\.0\.(?P<rest>.+)',
-                 'downsample'),
-                (r'backbone\.network\.(?P<stage>\d+)\.(?P<block>\d+)\.'
-                 r'(?P<rest>.+)', 'block'),
-                (r'backbone\.norm3\.(?P<rest>.+)', 'norm'),
-                (r'head\.(?P<rest>(head|dist_head)\..+)', 'head'),
-            ],
-            dict(
-                v1=dict(
-                    stem=(('0.', 'conv1.'), ('1.', 'conv2.')),
-                    downsample=(('conv.', 'conv.conv.'), ('bn.', 'conv.bn.')),
-                    block=_MMPRETRAIN_SCALES + V1_MLP,
-                    attn_block=_MMPRETRAIN_SCALES + V1_ATTENTION +
-                    attn_bias('token_mixer'),
-                    norm=same(''),
-                    head=same('head.', 'dist_head.')))),
+        _timm(),
+        _mmpretrain(),
         _official('official-det', 'official Mask R-CNN checkpoint (mmdet 2.x)',
                   'detection', 800),
         _official('official-seg',
@@ -196,16 +190,9 @@ def is_mmeformer_layout(state_dict: Mapping) -> bool:
 
 
 def detect_source(state_dict: Mapping) -> Optional[str]:
-    """The ``--source`` whose names cover the most of ``state_dict``.
-
-    Args:
-        state_dict (Mapping): Tensors by name.
-
-    Returns:
-        str | None: A key of :data:`SOURCES` that renames some backbone
-        tensor and recognises more keys than not, or None if no source fits
-        (e.g. the file is in mmeformer's layout already).
-    """
+    """The ``--source`` whose names cover the most of ``state_dict``: one
+    that renames some backbone tensor and recognises more keys than not;
+    None if no source fits (e.g. the file is in mmeformer's layout)."""
     if is_mmeformer_layout(state_dict):
         return None
     best, best_count = None, 0

@@ -1,8 +1,5 @@
-"""Which EfficientFormer variant a checkpoint holds.
-
-The variants are those of the backbones' ``arch_zoo`` tables. Each has its
-own stage widths, so the widths read from the tensors identify it.
-"""
+"""Which EfficientFormer variant a checkpoint holds: the variants are those
+of the backbones' ``arch_zoo`` tables, each with its own stage widths."""
 import re
 from dataclasses import dataclass
 from typing import List, Mapping, Optional, Type
@@ -80,17 +77,9 @@ def parse_variant(name: str) -> Variant:
 def detect_variant(state_dict: Mapping[str, torch.Tensor],
                    family: str,
                    named: Optional[Variant] = None) -> Variant:
-    """Identify the variant of a state dict in mmeformer's names.
-
-    Args:
-        state_dict (Mapping[str, Tensor]): Tensors named as in mmeformer
-            models (``backbone.stem...``, ``backbone.stages...``).
-        family (str): ``'v1'`` or ``'v2'``, as told by the source layout.
-        named (Variant, optional): The variant the user asked for; it must
-            be the one found. Defaults to None.
-
-    Returns:
-        Variant: The variant whose stage widths the tensors have.
+    """The variant of ``family`` (``'v1'`` or ``'v2'``) whose stage widths
+    the tensors of ``state_dict``, in mmeformer's names, have; it must be
+    ``named`` if that is given.
 
     Raises:
         ConversionError: If the widths cannot be read, match no variant, or

@@ -1,6 +1,7 @@
 from .atomic_files import atomic_output, atomic_torch_save, atomic_write_bytes
 from .checkpoint import (UnreadableCheckpointError, UnsafeCheckpointError,
-                         describe_problems, load_from_local, read_checkpoint,
+                         describe_problems, extract_state_dict,
+                         load_from_local, read_checkpoint,
                          register_safe_checkpoint_loader,
                          training_state_globals)
 from .collect_env import collect_env, verify_environment
@@ -9,7 +10,7 @@ from .size import Grid, Size, parse_size
 
 __all__ = [
     'UnreadableCheckpointError', 'UnsafeCheckpointError', 'describe_problems',
-    'load_from_local', 'read_checkpoint',
+    'extract_state_dict', 'load_from_local', 'read_checkpoint',
     'register_safe_checkpoint_loader', 'training_state_globals', 'collect_env',
     'verify_environment', 'CfgOptionsAction', 'register_config_prefix', 'Grid',
     'Size', 'parse_size', 'atomic_output', 'atomic_torch_save',

@@ -21,6 +21,7 @@ import argparse
 import os.path as osp
 import pickle
 import zipfile
+from collections import OrderedDict
 from typing import (Any, Callable, Iterable, List, Optional, Sequence, Tuple,
                     Union)
 
@@ -32,7 +33,7 @@ from mmengine.utils import digit_version
 
 __all__ = [
     'UnsafeCheckpointError', 'UnreadableCheckpointError', 'load_from_local',
-    'read_checkpoint', 'register_safe_checkpoint_loader',
+    'read_checkpoint', 'extract_state_dict', 'register_safe_checkpoint_loader',
     'training_state_globals', 'describe_problems'
 ]
 
@@ -43,6 +44,12 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 
 class UnreadableCheckpointError(ValueError):
     """A checkpoint file cannot be read; the message says why."""
+
+
+#: Keys under which checkpoints nest their state dict, tried in this order:
+#: mmengine / mmcv (``state_dict``), then DeiT-style training scripts such as
+#: the official EfficientFormer one (``model``).
+STATE_DICT_KEYS = ('state_dict', 'model')
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Callable:
@@ -226,6 +233,51 @@ def read_checkpoint(path: str) -> Any:
     if path.endswith('.safetensors'):
         return _read_safetensors(path)
     return _read_pickle(path)
+
+
+def extract_state_dict(
+        checkpoint: Any,
+        path: str) -> Tuple['OrderedDict[str, torch.Tensor]', Optional[str]]:
+    """Find the state dict in a loaded checkpoint.
+
+    Args:
+        checkpoint (Any): What :func:`read_checkpoint`
+            returned.
+        path (str): The file it came from, for messages.
+
+    Returns:
+        tuple[OrderedDict, str | None]: The tensors by name and the key the
+        state dict was nested under (None for a bare state dict).
+
+    Raises:
+        UnreadableCheckpointError: If no state dict is found or it holds
+            entries that are not tensors.
+    """
+    if not isinstance(checkpoint, dict):
+        raise UnreadableCheckpointError(
+            f'{path} holds a {type(checkpoint).__name__}, not a dict of '
+            'tensors or a checkpoint dict.')
+    container = next((key for key in STATE_DICT_KEYS if key in checkpoint),
+                     None)
+    state_dict = checkpoint[container] if container else checkpoint
+    if not isinstance(state_dict, dict):
+        raise UnreadableCheckpointError(
+            f'{path}: checkpoint[{container!r}] is a '
+            f'{type(state_dict).__name__}, not a state dict.')
+    not_tensors = [
+        f'{key}: {type(value).__name__}' for key, value in state_dict.items()
+        if not isinstance(value, torch.Tensor)
+    ]
+    if not_tensors:
+        where = f'checkpoint[{container!r}]' if container else 'the file'
+        raise UnreadableCheckpointError(
+            f'{path}: {where} is not a state dict; it has entries that are '
+            'not tensors (a state dict may be nested under one of '
+            f'{list(STATE_DICT_KEYS)}).\n' +
+            describe_problems([('entries that are not tensors', not_tensors)]))
+    if not state_dict:
+        raise UnreadableCheckpointError(f'{path} holds no tensors.')
+    return OrderedDict(state_dict), container
 
 
 def describe_problems(groups: Sequence[Tuple[str, Iterable[str]]],

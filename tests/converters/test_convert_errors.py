@@ -1,14 +1,12 @@
 """Bad inputs are refused with a message naming the problem, writing nothing.
 """
 import os
-from collections import OrderedDict
 
 import pytest
 import torch
 from checkpoint_sources import random_tensors
 
-from mmeformer.converters import (ConversionError, convert_checkpoint,
-                                  extract_state_dict)
+from mmeformer.converters import ConversionError, convert_checkpoint
 
 
 class RunsCode:
@@ -158,20 +156,3 @@ def test_dense_parts_missing_or_not_fitting(source_shapes, tmp_path):
         'shape mismatches',
         source='official-det')
     assert 'takes 64 input channels, the backbone gives 96' in message
-
-
-@pytest.mark.parametrize('checkpoint,container', [
-    (dict(state_dict=dict(w=torch.ones(1)), meta=dict(epoch=1)), 'state_dict'),
-    (dict(model=dict(w=torch.ones(1)), args=None), 'model'),
-    (OrderedDict(w=torch.ones(1)), None),
-])
-def test_extract_state_dict(checkpoint, container):
-    state_dict, found = extract_state_dict(checkpoint, 'file.pth')
-    assert found == container and list(state_dict) == ['w']
-
-
-def test_extract_refuses_empty_state_dicts():
-    with pytest.raises(ConversionError, match='holds no tensors'):
-        extract_state_dict(dict(state_dict={}), 'file.pth')
-    with pytest.raises(ConversionError, match="checkpoint\\['model'\\] is a"):
-        extract_state_dict(dict(model=[torch.ones(1)]), 'file.pth')

@@ -1,5 +1,6 @@
 import argparse
 import os
+from collections import OrderedDict
 
 import pytest
 import torch
@@ -13,8 +14,8 @@ from mmengine.runner.checkpoint import load_from_local as mmengine_loader
 from torch.utils.data import Dataset
 
 from mmeformer.utils import (UnreadableCheckpointError, UnsafeCheckpointError,
-                             load_from_local, read_checkpoint,
-                             register_safe_checkpoint_loader)
+                             extract_state_dict, load_from_local,
+                             read_checkpoint, register_safe_checkpoint_loader)
 
 
 class ToyModel(BaseModel):
@@ -177,3 +178,21 @@ def test_read_checkpoint_takes_the_official_training_arguments(tmp_path):
     assert torch.equal(checkpoint['model']['weight'], torch.ones(2))
     with pytest.raises(UnreadableCheckpointError, match='is a folder'):
         read_checkpoint(str(tmp_path))
+
+
+@pytest.mark.parametrize('checkpoint,container', [
+    (dict(state_dict=dict(w=torch.ones(1)), meta=dict(epoch=1)), 'state_dict'),
+    (dict(model=dict(w=torch.ones(1)), args=None), 'model'),
+    (OrderedDict(w=torch.ones(1)), None),
+])
+def test_extract_state_dict(checkpoint, container):
+    state_dict, found = extract_state_dict(checkpoint, 'file.pth')
+    assert found == container and list(state_dict) == ['w']
+
+
+def test_extract_refuses_empty_state_dicts():
+    with pytest.raises(UnreadableCheckpointError, match='holds no tensors'):
+        extract_state_dict(dict(state_dict={}), 'file.pth')
+    with pytest.raises(
+            UnreadableCheckpointError, match="checkpoint\\['model'\\] is a"):
+        extract_state_dict(dict(model=[torch.ones(1)]), 'file.pth')

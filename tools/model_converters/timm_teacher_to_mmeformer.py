@@ -15,9 +15,9 @@ import textwrap
 
 from timm import create_model
 
-from mmeformer.converters import (ConversionError, extract_state_dict,
-                                  save_checkpoint)
-from mmeformer.utils import UnreadableCheckpointError, read_checkpoint
+from mmeformer.converters import ConversionError, save_checkpoint
+from mmeformer.utils import (UnreadableCheckpointError, extract_state_dict,
+                             read_checkpoint)
 
 DEFAULT_OUT = osp.join('checkpoints', 'regnety_160_deit_in1k.pth')
 
