@@ -1,6 +1,7 @@
 """How the official code, timm and mmpretrain name EfficientFormer tensors,
 and which of those layouts a state dict is in."""
 import re
+from functools import partial
 from typing import Mapping, Optional
 
 from .keymap import (DROP_INDEX, V1_ATTENTION, V1_MLP, Drop, SourceLayout,
@@ -18,10 +19,13 @@ OPTIONAL_PARTS = ('auxiliary_head.', )
 #: Key prefixes only mmeformer's backbones produce.
 MMEFORMER_PREFIXES = ('backbone.stem.', 'backbone.stages.')
 
-#: The official dense checkpoints keep the ImageNet-named bias buffers next
-#: to the trained ``attention_biases_seg`` tables.
-DROP_PLACEHOLDER = Drop('zero placeholder of the ImageNet bias table, unused '
-                        'by the official dense models')
+#: What the official dense checkpoints keep beside their trained
+#: ``attention_biases_seg`` tables.
+DENSE_BIAS_DROPPED = (('attention_bias_idxs', DROP_INDEX),
+                      ('attention_biases',
+                       Drop('zero placeholder of the ImageNet bias table, '
+                            'unused by the official dense models')),
+                      ('attention_bias_idxs_seg', DROP_INDEX))
 
 
 def _conv_norms(prefix: str, names, first: int = 0) -> tuple:
@@ -38,10 +42,9 @@ def _official(name: str, description: str, task: str,
     ``Flat``. Dense backbones are under ``backbone.``, beside the parts of
     :data:`DENSE_PARTS`."""
     dense = task != 'classification'
-    bias = (lambda module: attn_bias(module, 'attention_biases_seg', (
-        ('attention_bias_idxs', DROP_INDEX),
-        ('attention_biases', DROP_PLACEHOLDER),
-        ('attention_bias_idxs_seg', DROP_INDEX)))) if dense else attn_bias
+    bias = partial(
+        attn_bias, table='attention_biases_seg',
+        dropped=DENSE_BIAS_DROPPED) if dense else attn_bias
     scales = (('layer_scale_1', 'ls1.weight'), ('layer_scale_2', 'ls2.weight'))
     stem = conv_bn('0', '1', 'conv1') + conv_bn('3', '4', 'conv2')
     # Official V2 layer scales are (C, 1, 1); mmeformer stores them flat.
