@@ -6,8 +6,8 @@ item without ``=``, out_indices the neck does not take and a truncated
 checkpoint each end in a short message that names the file or key and the
 fix, before anything is built or written. A dense config's intended start
 from an ImageNet classifier is one line, and the run's environment report is
-true on a CPU machine. The runs that stop before a Runner is built share
-one interpreter (see tool_runs.run_tools_in_one_process).
+true on a CPU machine. The runs share one interpreter (see
+tool_runs.run_tools_in_one_process).
 """
 import glob
 import os.path as osp
@@ -16,8 +16,8 @@ import re
 import pytest
 import torch
 from tiny_datasets import make_ade20k
-from tool_runs import (REPO, SEGMENTATION, assert_ok, run_tool,
-                       run_tools_in_one_process, write_config)
+from tool_runs import (REPO, SEGMENTATION, assert_ok, run_tools_in_one_process,
+                       write_config)
 
 from mmeformer.models import EfficientFormerV2
 
@@ -60,8 +60,9 @@ def seg(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def refused(seg):
-    """The tools given the common mistakes, by name of the mistake, and a
-    test run with --partial-load."""
+    """The tools given the common mistakes, by name of the mistake, a
+    test run with --partial-load, and the dense start (see
+    :func:`dense_start`), in one interpreter."""
     root, config = seg
     s1 = root / 's1.pth'
     save_backbone(s1, EfficientFormerV2('s1'))
@@ -94,17 +95,21 @@ def refused(seg):
                      'model.backbone.out_indices=[0,1,2]'),
         truncated=('test.py', config, truncated),
     )
-    # Last, as it builds a Runner: the opt-out of the fit check.
+    # Last, as they build a Runner: the opt-out of the fit check, and a
+    # training started from a classifier.
     partial = ('test.py', config, s1, '--partial-load', '--work-dir',
                root / 'partial')
-    *procs, partial = run_tools_in_one_process(
+    dense_config, dense_work = prepare_dense_start(root)
+    *procs, partial, dense = run_tools_in_one_process(
         *[run + ('--work-dir', work) for run in runs.values()],
-        partial,
+        partial, ('train.py', dense_config, '--resume', '--work-dir',
+                  dense_work, '--cfg-options', 'train_cfg.max_iters=1'),
         cwd=str(root))
     assert not work.exists(), 'nothing may be written'
     return dict(
         zip(runs, procs),
         partial=partial,
+        dense_start=(dense_work, dense),
         config=config,
         s1=s1,
         timm=timm,
@@ -159,12 +164,9 @@ def test_common_mistakes_are_one_clear_message(refused):
                    f"{refused['truncated_file']} cannot be read", 'truncated')
 
 
-@pytest.fixture(scope='module')
-def dense_start(seg):
-    """A dense config started from a converted 224 classifier, with
-    ``--resume`` in a work dir that does not exist: the design card's
-    command after a mistyped --work-dir."""
-    root, _ = seg
+def prepare_dense_start(root):
+    """A dense config started from a converted 224 classifier, and a work
+    dir that does not exist."""
     config = write_config(
         root / 'seg_pretrained.py',
         SEGMENTATION,
@@ -175,16 +177,15 @@ def dense_start(seg):
         root / 'checkpoints' / 'efficientformerv2_s0_in1k.pth',
         EfficientFormerV2('s0', final_norm=True),
         meta=dict(attn_ref_size=[224, 224]))
-    work = root / 'mistyped'
-    proc = run_tool(
-        'train.py',
-        config,
-        '--resume',
-        '--work-dir',
-        str(work),
-        '--cfg-options',
-        'train_cfg.max_iters=1',
-        cwd=str(root))
+    return config, root / 'mistyped'
+
+
+@pytest.fixture(scope='module')
+def dense_start(refused):
+    """A dense config started from a converted 224 classifier, with
+    ``--resume`` in a work dir that does not exist: the design card's
+    command after a mistyped --work-dir."""
+    work, proc = refused['dense_start']
     assert_ok(proc)
     return work, proc.stdout + proc.stderr
 

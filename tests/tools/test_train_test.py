@@ -2,10 +2,12 @@
 
 Per task, on a tiny dataset in the host's format (see tiny_datasets.py) and
 a config derived from ours (small images, V2-S0 at full size): train a few
-iterations, resume to a longer schedule, then evaluate the checkpoint with
-the host's metric, draw the predictions and dump them. The tools run as
-subprocesses, as users run them. Missing datasets and checkpoints must stop
-the tools with a message naming the path, before any model is built.
+iterations, evaluate the checkpoint with the host's metric, draw the
+predictions and dump them, then resume to a longer schedule. The tools run
+as scripts, as users run them; the runs of a task follow one another in one
+interpreter of their own, the tasks side by side (see
+tool_runs.ToolRuns). Missing datasets and checkpoints must stop the tools
+with a message naming the path, before any model is built.
 """
 import glob
 import json
@@ -19,8 +21,7 @@ import pytest
 import torch
 from tiny_datasets import make_ade20k, make_imagenet
 from tool_runs import (CLASSIFICATION, DETECTION, SEGMENTATION, TOOLS,
-                       assert_ok, make_coco80, run_tool,
-                       run_tools_in_one_process, write_config)
+                       ToolRuns, assert_ok, make_coco80, write_config)
 
 import mmeformer  # noqa: F401
 from mmeformer.runtime import (MissingResourceError, UnknownHostError,
@@ -40,7 +41,9 @@ TASKS = {
 
 
 class RoundTrip:
-    """A task's config, data and work dir, shared by its tests."""
+    """A task's config, data and work dir, and its tool runs: a first
+    short training, a test of its checkpoint, and the training resumed to
+    a longer schedule."""
 
     def __init__(self, task, root):
         (template, make_data, self.length_key, self.lengths, self.ckpt,
@@ -50,26 +53,64 @@ class RoundTrip:
         self.data = make_data(str(root / 'data'))
         self.config = write_config(root / f'{task}.py', template, self.data)
         self.work_dir = str(root / 'work')
+        self.show_dir = root / 'show'
+        self.out = root / 'preds.pkl'
+        self.test_dir = root / 'test'
+        first, longer = self.lengths
+        self.runs = [
+            self.train('--cfg-options', f'{self.length_key}={first}'),
+            # The first checkpoint: testing does not depend on resuming.
+            ('test.py', self.config, self.checkpoint(first), '--work-dir',
+             self.test_dir, '--show-dir', self.show_dir, '--out', self.out),
+            self.train('--resume', '--cfg-options',
+                       f'{self.length_key}={longer}'),
+        ]
 
     def checkpoint(self, n):
         return osp.join(self.work_dir, self.ckpt.format(n))
 
     def train(self, *args):
-        return run_tool(
-            'train.py',
-            self.config,
-            '--work-dir',
-            self.work_dir,
-            *args,
-            cwd=str(self.root))
+        return ('train.py', self.config, '--work-dir', self.work_dir, *args)
 
 
-@pytest.fixture(scope='module', params=list(TASKS))
-def trained(request, tmp_path_factory):
-    """A task after a first short training run."""
-    trip = RoundTrip(request.param, tmp_path_factory.mktemp(request.param))
-    proc = trip.train('--cfg-options', f'{trip.length_key}={trip.lengths[0]}')
-    assert_ok(proc)
+@pytest.fixture(scope='module')
+def tool_runs(tmp_path_factory):
+    """Every task's round trip, and train.py without its dataset and
+    test.py without its checkpoint: one interpreter per task, side by
+    side."""
+    trips = {
+        task: RoundTrip(task, tmp_path_factory.mktemp(task))
+        for task in TASKS
+    }
+    root = tmp_path_factory.mktemp('missing')
+    det_config = write_config(root / 'det.py', DETECTION,
+                              str(root / 'no_coco'))
+    seg_config = write_config(root / 'seg.py', SEGMENTATION,
+                              make_ade20k(str(root / 'ade')))
+    # They stop before a Runner is built: ahead of the shortest round trip.
+    missing = [('train.py', det_config),
+               ('test.py', seg_config, 'work_dirs/x/iter_4.pth')]
+    batches = {
+        task:
+        ToolRuns(
+            *(missing if task == 'classification' else []),
+            *trip.runs,
+            cwd=str(root if task == 'classification' else trip.root))
+        for task, trip in trips.items()
+    }
+    results = {task: batch.results() for task, batch in batches.items()}
+    no_dataset, no_checkpoint = results['classification'][:2]
+    del results['classification'][:2]
+    for task, trip in trips.items():
+        trip.trained, trip.tested, trip.resumed = results[task]
+    return trips, (root, no_dataset, no_checkpoint)
+
+
+@pytest.fixture(params=list(TASKS))
+def trained(request, tool_runs):
+    """A task after its runs; the first training succeeded."""
+    trip = tool_runs[0][request.param]
+    assert_ok(trip.trained)
     return trip
 
 
@@ -82,8 +123,7 @@ def test_train_writes_a_checkpoint(trained):
 def test_resume_continues_from_the_saved_iteration(trained):
     first, longer = trained.lengths
     saved = load_from_local(trained.checkpoint(first))['meta']
-    proc = trained.train('--resume', '--cfg-options',
-                         f'{trained.length_key}={longer}')
+    proc = trained.resumed
     assert_ok(proc)
     log = proc.stdout + proc.stderr
     assert f"resumed epoch: {saved['epoch']}, iter: {saved['iter']}" in log
@@ -95,54 +135,27 @@ def test_resume_continues_from_the_saved_iteration(trained):
 
 
 def test_test_evaluates_draws_and_dumps(trained):
-    first, longer = trained.lengths
-    ckpt = trained.checkpoint(longer)
-    if not osp.exists(ckpt):
-        ckpt = trained.checkpoint(first)
-    show_dir = trained.root / 'show'
-    out = trained.root / 'preds.pkl'
-    test_dir = trained.root / 'test'
-    proc = run_tool(
-        'test.py',
-        trained.config,
-        ckpt,
-        '--work-dir',
-        str(test_dir),
-        '--show-dir',
-        str(show_dir),
-        '--out',
-        str(out),
-        cwd=str(trained.root))
-    assert_ok(proc)
-    metrics_files = glob.glob(str(test_dir / '*' / '*.json'))
+    assert_ok(trained.tested)
+    metrics_files = glob.glob(str(trained.test_dir / '*' / '*.json'))
     assert len(metrics_files) == 1
     with open(metrics_files[0]) as f:
         metrics = json.load(f)
     for key in trained.metric_keys:
         assert key in metrics, metrics
     drawn = [
-        path for path in glob.glob(str(show_dir / '**' / '*'), recursive=True)
+        path for path in glob.glob(
+            str(trained.show_dir / '**' / '*'), recursive=True)
         if path.endswith(('.png', '.jpg', '.JPEG'))
     ]
     assert len(drawn) == trained.num_test_images
-    with open(out, 'rb') as f:
+    with open(trained.out, 'rb') as f:
         assert len(pickle.load(f)) == trained.num_test_images
 
 
-@pytest.fixture(scope='module')
-def missing_inputs(tmp_path_factory):
-    """train.py without its dataset and test.py without its checkpoint,
-    in one interpreter (see tool_runs.run_tools_in_one_process)."""
-    root = tmp_path_factory.mktemp('missing')
-    det_config = write_config(root / 'det.py', DETECTION,
-                              str(root / 'no_coco'))
-    seg_config = write_config(root / 'seg.py', SEGMENTATION,
-                              make_ade20k(str(root / 'ade')))
-    no_dataset, no_checkpoint = run_tools_in_one_process(
-        ('train.py', det_config),
-        ('test.py', seg_config, 'work_dirs/x/iter_4.pth'),
-        cwd=str(root))
-    return root, no_dataset, no_checkpoint
+@pytest.fixture
+def missing_inputs(tool_runs):
+    """train.py without its dataset and test.py without its checkpoint."""
+    return tool_runs[1]
 
 
 def test_missing_dataset_stops_train_cleanly(missing_inputs):

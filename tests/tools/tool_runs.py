@@ -1,8 +1,9 @@
 """Configs and runners for the tool tests.
 
 Configs derived from ours for the tiny datasets of tiny_datasets.py, and the
-tools run as users run them: as scripts in a subprocess, from a scratch
-folder.
+tools run as users run them: as scripts, from a scratch folder, several in
+one interpreter (a subprocess) so that the hosts are imported once, or by
+their ``main`` in this process.
 """
 import json
 import os
@@ -159,20 +160,6 @@ def tool_env():
     return env
 
 
-def run_tool(tool, *args, cwd):
-    """Run tools/<tool> with this interpreter; return the finished process.
-
-    ``cwd`` is a scratch folder: relative paths in the configs
-    (``checkpoints/...``, ``work_dirs/...``) resolve inside it.
-    """
-    return subprocess.run(
-        [sys.executable, osp.join(TOOLS, tool), *args],
-        cwd=cwd,
-        env=tool_env(),
-        capture_output=True,
-        text=True)
-
-
 def run_main(tool, *args, cwd):
     """Run ``main`` of tools/<tool> with ``args`` in ``cwd``, in this
     process: the runs of a test module share one start-up.
@@ -198,14 +185,35 @@ def assert_ok(proc):
 
 
 # Runs each tool as a script (`python tools/<tool> ...`), one after another
-# in one interpreter, so that the hosts are imported once.
+# in one interpreter, so that the hosts are imported once. Each run writes
+# to files of its own at the descriptor level, as its own process would
+# (loggers made at import time hold the original streams) and shows the
+# warnings a process of its own would; an exception ends it with a
+# traceback and status 1; the global instances it made (loggers, message
+# hubs, visualizers, default scopes) are dropped after it, as its process
+# exit would.
 _IN_ONE_PROCESS = r'''
-import contextlib, io, json, runpy, sys
-runs, results_path, results = json.loads(sys.argv[1]), sys.argv[2], []
-for tool, args in runs:
-    out, err = io.StringIO(), io.StringIO()
+import json, os, runpy, sys, tempfile, traceback, warnings
+from mmengine.utils import ManagerMixin
+
+
+def managed_classes(cls=ManagerMixin):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from managed_classes(sub)
+
+
+def run(tool, args):
     sys.argv = [tool, *args]
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    # Warnings shown once per process show again.
+    warnings.onceregistry.clear()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            warnings.catch_warnings():
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
         try:
             runpy.run_path(tool, run_name='__main__')
             code = 0
@@ -214,39 +222,90 @@ for tool, args in runs:
                 e.code is not None)
             if isinstance(e.code, str):
                 print(e.code, file=sys.stderr)
-    results.append([code, out.getvalue(), err.getvalue()])
+        except Exception:
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+        return [code] + [
+            os.pread(f.fileno(), os.fstat(f.fileno()).st_size,
+                     0).decode(errors='replace') for f in (out, err)
+        ]
+
+
+runs, results_path, results = json.loads(sys.argv[1]), sys.argv[2], []
+for tool, args in runs:
+    before = {cls: set(cls._instance_dict) for cls in managed_classes()}
+    results.append(run(tool, args))
+    for cls in managed_classes():
+        for name in set(cls._instance_dict) - before.get(cls, set()):
+            for handler in getattr(cls._instance_dict.pop(name), 'handlers',
+                                   []):
+                handler.close()
 with open(results_path, 'w') as f:
     json.dump(results, f)
 '''
 
 
+class ToolRuns:
+    """``(tool, *args)`` tuples run as ``python tools/<tool> *args`` would,
+    one after another in one interpreter started in the background: the
+    tools' imports, the bulk of a short run's time, are paid once.
+
+    Args:
+        runs (tuple): ``(tool, *args)`` per run, in order.
+        cwd (str): The working directory of all runs.
+    """
+
+    def __init__(self, *runs, cwd):
+        self.spec = [[osp.join(TOOLS, tool), [str(arg) for arg in args]]
+                     for tool, *args in runs]
+        fd, self.results_file = tempfile.mkstemp(suffix='.json')
+        os.close(fd)
+        env = tool_env()
+        # As tools/demo.py: spinning OpenMP threads slow down whatever else
+        # runs on a small machine.
+        env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+        self.log = tempfile.TemporaryFile('w+')
+        self.proc = subprocess.Popen([
+            sys.executable, '-c', _IN_ONE_PROCESS,
+            json.dumps(self.spec), self.results_file
+        ],
+                                     cwd=cwd,
+                                     env=env,
+                                     stdout=self.log,
+                                     stderr=subprocess.STDOUT,
+                                     text=True)
+
+    def results(self, timeout=600):
+        """Wait for the runs; the exit status and output of each.
+
+        Returns:
+            list[subprocess.CompletedProcess]: One per run, in order.
+        """
+        self.proc.wait(timeout)
+        self.log.seek(0)
+        assert self.proc.returncode == 0, self.log.read()[-3000:]
+        self.log.close()
+        with open(self.results_file) as f:
+            results = json.load(f)
+        os.remove(self.results_file)
+        return [
+            subprocess.CompletedProcess(args, code, out, err)
+            for args, (code, out, err) in zip(self.spec, results)
+        ]
+
+
 def run_tools_in_one_process(*runs, cwd):
     """Run ``(tool, *args)`` tuples as ``python tools/<tool> *args`` would,
-    in one interpreter; the exit status and output of each.
-
-    For runs that stop before a Runner is built: the tools' imports, the
-    bulk of a short run's time, are paid once.
+    in one interpreter; the exit status and output of each (see
+    :class:`ToolRuns`).
 
     Returns:
         list[subprocess.CompletedProcess]: One per run, in order.
     """
-    spec = [[osp.join(TOOLS, tool), [str(arg) for arg in args]]
-            for tool, *args in runs]
-    fd, results_file = tempfile.mkstemp(suffix='.json')
-    os.close(fd)
-    proc = subprocess.run([
-        sys.executable, '-c', _IN_ONE_PROCESS,
-        json.dumps(spec), results_file
-    ],
-                          cwd=cwd,
-                          env=tool_env(),
-                          capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    with open(results_file) as f:
-        results = json.load(f)
-    os.remove(results_file)
-    return [
-        subprocess.CompletedProcess(args, code, out, err)
-        for args, (code, out, err) in zip(spec, results)
-    ]
+    return ToolRuns(*runs, cwd=cwd).results()
