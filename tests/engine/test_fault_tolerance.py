@@ -11,6 +11,7 @@ import os.path as osp
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from unittest.mock import MagicMock
@@ -144,15 +145,38 @@ def run_env(setup_dir):
         OMP_WAIT_POLICY=os.environ.get('OMP_WAIT_POLICY', 'PASSIVE'))
 
 
-def train(setup_dir, config, work_dir, *extra):
-    result = subprocess.run(
+def start_training(setup_dir, config, work_dir, *extra, **popen_kwargs):
+    """tools/train.py in the background."""
+    return subprocess.Popen(
         train_cmd(config, work_dir, *extra),
         cwd=REPO,
         env=run_env(setup_dir),
-        capture_output=True,
-        text=True,
-        timeout=300)
-    return result
+        **popen_kwargs)
+
+
+def start_logged(setup_dir, config, work_dir, *extra):
+    """tools/train.py in the background, its output kept in files: runs
+    side by side fill no pipe that nobody reads.
+
+    Returns:
+        tuple: The process and its stdout and stderr files.
+    """
+    out, err = tempfile.TemporaryFile('w+'), tempfile.TemporaryFile('w+')
+    proc = start_training(
+        setup_dir, config, work_dir, *extra, stdout=out, stderr=err)
+    return proc, out, err
+
+
+def finish(started, timeout=300):
+    """Wait for a training of :func:`start_logged`; its result."""
+    proc, *files = started
+    proc.wait(timeout)
+    outputs = []
+    for stream in files:
+        stream.seek(0)
+        outputs.append(stream.read())
+        stream.close()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, *outputs)
 
 
 def assert_same_training_state(path, reference_path):
@@ -174,45 +198,96 @@ def assert_same_training_state(path, reference_path):
         assert torch.equal(ckpt['state_dict'][name], value), name
 
 
-@pytest.fixture(scope='module')
-def uninterrupted(setup_dir):
-    work_dir = setup_dir / 'uninterrupted'
-    result = train(setup_dir, setup_dir / 'tiny.py', work_dir)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return work_dir / f'iter_{MAX_ITERS}.pth'
-
-
 def write_config(setup_dir, name, custom_hook):
     path = setup_dir / f'{name}.py'
     path.write_text(f"_base_ = './tiny.py'\ncustom_hooks = [{custom_hook}]\n")
     return path
 
 
-def test_sigkill_during_training(setup_dir, uninterrupted):
-    work_dir = setup_dir / 'killed'
+class Killed:
+    """A training killed at some point, what it left, and its resumed run.
+
+    Attributes:
+        work_dir (Path): Where both runs write.
+        killed (CompletedProcess): The killed run (SIGKILL status).
+        pointer (str): ``last_checkpoint`` right after the kill.
+        names (list[str]): The work dir's ``*.pth*`` files after the kill.
+        partial (list[Path]): Half-written temporary checkpoints.
+        partial_problems (list[str | None]): ``check_checkpoint`` of each.
+        resumed (CompletedProcess): The run resumed after the kill.
+    """
+
+    def __init__(self, work_dir):
+        self.work_dir = work_dir
+
+    def inspect(self, killed):
+        self.killed = killed
+        self.pointer = (self.work_dir / 'last_checkpoint').read_text()
+        self.names = sorted(p.name for p in self.work_dir.glob('*.pth*'))
+        self.partial = sorted(self.work_dir.glob('.iter_*.tmp.pth'))
+        self.partial_problems = [
+            check_checkpoint(str(path)) for path in self.partial
+        ]
+
+
+@pytest.fixture(scope='module')
+def runs(setup_dir):
+    """The uninterrupted reference and the two killed trainings, side by
+    side, then the two resumed runs, side by side: each training is a
+    process of its own, and none reads what another writes."""
     flag = setup_dir / 'stalled'
-    config = write_config(setup_dir, 'stall',
-                          f"dict(type='StallHook', at=3, flag_file='{flag}')")
-    proc = subprocess.Popen(
-        train_cmd(config, work_dir),
-        cwd=REPO,
-        env=run_env(setup_dir),
+    stall = write_config(setup_dir, 'stall',
+                         f"dict(type='StallHook', at=3, flag_file='{flag}')")
+    die = write_config(setup_dir, 'die',
+                       "dict(type='DieWhileSavingHook', at=4)")
+    during = Killed(setup_dir / 'killed')
+    writing = Killed(setup_dir / 'killed_writing')
+    reference = start_logged(setup_dir, setup_dir / 'tiny.py',
+                             setup_dir / 'uninterrupted')
+    dying = start_logged(setup_dir, die, writing.work_dir)
+    stalling = start_training(
+        setup_dir,
+        stall,
+        during.work_dir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 240
         while not flag.exists():
-            assert proc.poll() is None, 'training ended before the kill'
+            assert stalling.poll() is None, 'training ended before the kill'
             assert time.time() < deadline, 'training never reached iter 3'
             time.sleep(0.2)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    assert (work_dir / 'last_checkpoint').read_text() == str(work_dir /
-                                                             'iter_2.pth')
+        stalling.send_signal(signal.SIGKILL)
+        stalling.wait()
+    during.inspect(
+        subprocess.CompletedProcess(stalling.args, stalling.returncode, '',
+                                    ''))
+    writing.inspect(finish(dying))
+    resuming = [
+        start_logged(setup_dir, setup_dir / 'tiny.py', killed.work_dir,
+                     '--resume') for killed in (during, writing)
+    ]
+    uninterrupted = finish(reference)
+    for killed, proc in zip((during, writing), resuming):
+        killed.resumed = finish(proc)
+    return uninterrupted, during, writing
 
-    result = train(setup_dir, setup_dir / 'tiny.py', work_dir, '--resume')
+
+@pytest.fixture(scope='module')
+def uninterrupted(setup_dir, runs):
+    result = runs[0]
+    assert result.returncode == 0, result.stdout + result.stderr
+    return setup_dir / 'uninterrupted' / f'iter_{MAX_ITERS}.pth'
+
+
+def test_sigkill_during_training(runs, uninterrupted):
+    run = runs[1]
+    work_dir = run.work_dir
+    assert run.killed.returncode == -signal.SIGKILL
+    assert run.pointer == str(work_dir / 'iter_2.pth')
+
+    result = run.resumed
     assert result.returncode == 0, result.stdout + result.stderr
     log = result.stdout + result.stderr
     assert 'Advance dataloader 2 steps' in log
@@ -222,22 +297,20 @@ def test_sigkill_during_training(setup_dir, uninterrupted):
                                uninterrupted)
 
 
-def test_sigkill_while_writing_a_checkpoint(setup_dir, uninterrupted):
-    work_dir = setup_dir / 'killed_writing'
-    config = write_config(setup_dir, 'die',
-                          "dict(type='DieWhileSavingHook', at=4)")
-    result = train(setup_dir, config, work_dir)
-    assert result.returncode == -signal.SIGKILL, result.stderr
+def test_sigkill_while_writing_a_checkpoint(runs, uninterrupted):
+    run = runs[2]
+    work_dir = run.work_dir
+    assert run.killed.returncode == -signal.SIGKILL, run.killed.stderr
 
     # The half-written file exists only under its temporary name, and the
     # pointer still names the complete checkpoint before it.
-    [partial] = work_dir.glob('.iter_4.*.tmp.pth')
-    assert check_checkpoint(str(partial)) is not None
-    assert not (work_dir / 'iter_4.pth').exists()
-    assert (work_dir / 'last_checkpoint').read_text() == str(work_dir /
-                                                             'iter_2.pth')
+    [partial] = run.partial
+    assert partial.name.startswith('.iter_4.')
+    assert run.partial_problems[0] is not None
+    assert 'iter_4.pth' not in run.names
+    assert run.pointer == str(work_dir / 'iter_2.pth')
 
-    result = train(setup_dir, setup_dir / 'tiny.py', work_dir, '--resume')
+    result = run.resumed
     assert result.returncode == 0, result.stdout + result.stderr
     assert not partial.exists()
     assert_same_training_state(work_dir / f'iter_{MAX_ITERS}.pth',
