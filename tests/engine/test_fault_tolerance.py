@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 
 from mmeformer.demo import generate_shapes
 from mmeformer.engine import (AtomicCheckpointHook, RandomStateHook,
-                              ResumeFallbackHook, check_checkpoint)
+                              ResumeFallbackHook, checkpoint_defect)
 from mmeformer.utils import load_from_local
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -213,7 +213,7 @@ class Killed:
         pointer (str): ``last_checkpoint`` right after the kill.
         names (list[str]): The work dir's ``*.pth*`` files after the kill.
         partial (list[Path]): Half-written temporary checkpoints.
-        partial_problems (list[str | None]): ``check_checkpoint`` of each.
+        partial_problems (list[str | None]): ``checkpoint_defect`` of each.
         resumed (CompletedProcess): The run resumed after the kill.
     """
 
@@ -226,7 +226,7 @@ class Killed:
         self.names = sorted(p.name for p in self.work_dir.glob('*.pth*'))
         self.partial = sorted(self.work_dir.glob('.iter_*.tmp.pth'))
         self.partial_problems = [
-            check_checkpoint(str(path)) for path in self.partial
+            checkpoint_defect(str(path)) for path in self.partial
         ]
 
 
@@ -504,7 +504,7 @@ def test_outdated_checkpoint_deleted_only_after_the_new_one(tmp_path):
         runner.train()
     names = sorted(n for n in os.listdir(tmp_path) if '.pth' in n)
     assert names == ['iter_2.pth']
-    assert check_checkpoint(str(tmp_path / 'iter_2.pth')) is None
+    assert checkpoint_defect(str(tmp_path / 'iter_2.pth')) is None
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path /
                                                              'iter_2.pth')
 

@@ -11,10 +11,10 @@ from mmeformer.registry import HOOKS
 from ..mmengine_shim import (POINTER_FILE, get_resume_request,
                              set_resume_checkpoint)
 
-__all__ = ['ResumeFallbackHook', 'check_checkpoint']
+__all__ = ['ResumeFallbackHook', 'checkpoint_defect']
 
 
-def check_checkpoint(path: str) -> Optional[str]:
+def checkpoint_defect(path: str) -> Optional[str]:
     """Why the checkpoint at ``path`` cannot be resumed from, if it cannot.
 
     torch (>= 1.6) saves zip archives whose central directory is written
@@ -79,7 +79,7 @@ class ResumeFallbackHook(Hook):
             return
         if explicit is not None:
             reason = (None if '://' in str(explicit) else
-                      check_checkpoint(explicit))
+                      checkpoint_defect(explicit))
             if reason is not None:
                 raise RuntimeError(
                     f'Cannot resume from {explicit}: the file is {reason}. '
@@ -111,7 +111,7 @@ class ResumeFallbackHook(Hook):
             if '://' in target:
                 return target
             if target:
-                problem = check_checkpoint(target)
+                problem = checkpoint_defect(target)
                 if problem is None:
                     return target
                 folders.append(osp.dirname(target))
@@ -154,6 +154,6 @@ def _complete_checkpoints(folders: List[str],
         for name in os.listdir(folder) if osp.isdir(folder) else ():
             match = next(filter(None, (p.match(name) for p in patterns)), None)
             path = osp.join(folder, name)
-            if match and check_checkpoint(path) is None:
+            if match and checkpoint_defect(path) is None:
                 found[osp.abspath(path)] = int(match.group(1))
     return sorted(found, key=found.get, reverse=True)
