@@ -91,8 +91,12 @@ def save_checkpoint(checkpoint: Any, path: str) -> int:
     Raises:
         ConversionError: If the folder cannot be created or written to.
     """
+    folder = osp.dirname(osp.abspath(path))
     try:
-        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise ConversionError(f'Cannot write to {folder}: {e}') from e
+    try:
         return atomic_torch_save(checkpoint, path)
     except OSError as e:
         raise ConversionError(f'Cannot write {path}: {e}') from e

@@ -1,11 +1,9 @@
-"""Table-driven renaming of checkpoint keys into mmeformer's names.
-
-A source layout locates each key: the part of the network it belongs to and
-the rest of the name, which a table of rules per family and part renames.
-Blocks are renumbered by their order within the stage, which absorbs the
-parameter-free modules some layouts interleave (the official ``Flat``, the
-mmpretrain downsample at index 0).
-"""
+"""Table-driven renaming of checkpoint keys into mmeformer's names: a
+source layout locates each key (its part of the network and the rest of the
+name, which a table of rules per family and part renames). Blocks are
+renumbered by their order in the stage, which absorbs the parameter-free
+modules some layouts interleave (the official ``Flat``, the mmpretrain
+downsample at index 0)."""
 import re
 from collections import OrderedDict, defaultdict, namedtuple
 from dataclasses import dataclass, field
