@@ -1,9 +1,5 @@
-"""Convert EfficientFormer checkpoints of other code bases to mmeformer.
-
-Sources: the official classifiers, detectors and segmentors
-(snap-research/EfficientFormer), timm and mmpretrain. See
-``docs/converters.md`` and ``tools/model_converters/``.
-"""
+"""Convert the official, timm and mmpretrain EfficientFormer checkpoints to
+mmeformer (``docs/converters.md``, ``tools/model_converters/``)."""
 from .bias import BIAS_MODES
 from .convert import ConversionReport, convert_checkpoint, save_checkpoint
 from .errors import ConversionError

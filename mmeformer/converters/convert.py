@@ -4,7 +4,8 @@ every problem at once."""
 import hashlib
 import os
 import os.path as osp
-from collections import Counter, OrderedDict
+import re
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
@@ -35,13 +36,10 @@ OUTPUT_NAMES = {
 
 @dataclass
 class ConversionReport:
-    """What a conversion read, found and wrote: the input file ``src``, its
-    ``source`` layout, the key its state dict was nested under
-    (``container``), the number of tensors read, the ``variant``, the
-    reference size of the written bias tables, the number of tensors
-    written, the input tensors ``dropped`` (counted by reason), what
-    happened to the ``bias`` tables, the ``out`` file, its size and the
-    parameters written (BatchNorm statistics not counted)."""
+    """What a conversion read (``src``, its ``source`` layout, the
+    ``container`` key of its state dict, the tensors), found (``variant``),
+    did (bias tables at ``attn_ref_size``, tensors mapped and ``dropped`` by
+    reason, ``bias`` changes) and wrote (``out``, bytes, parameters)."""
 
     src: str
     source: str
@@ -59,10 +57,9 @@ class ConversionReport:
 
 def _output_path(out: Optional[str], layout: SourceLayout, variant: Variant,
                  ref_size: Grid, bias_mode: str) -> str:
-    """``out``, or the file of :data:`OUTPUT_NAMES` in ``out`` if it is a
-    folder or in ``checkpoints/`` if it is None, with
-    ``_ref<size>_<bias mode>`` added to the name when the reference size is
-    not the source's. A missing folder of ``out`` is refused."""
+    """``out``, or the :data:`OUTPUT_NAMES` file (``_ref<size>_<bias mode>``
+    added off the source's reference size) in the folder ``out`` or in
+    ``checkpoints/``; a missing folder of ``out`` is refused."""
     suffix = ''
     if ref_size != parse_size(layout.ref_size):
         h, w = ref_size
@@ -85,8 +82,14 @@ def _output_path(out: Optional[str], layout: SourceLayout, variant: Variant,
 
 
 def save_checkpoint(checkpoint: Any, path: str) -> int:
-    """Save ``checkpoint`` to ``path``, creating its folder, all at once or
-    not at all; the size of the file in bytes.
+    """Save ``checkpoint`` to ``path`` all at once, or not at all.
+
+    Args:
+        checkpoint (Any): Object to save with :func:`torch.save`.
+        path (str): Destination; missing folders are created.
+
+    Returns:
+        int: Size of the written file in bytes.
 
     Raises:
         ConversionError: If the folder cannot be created or written to.
@@ -135,8 +138,7 @@ def _wrong_layout(state_dict: dict, layout: SourceLayout,
 
 def _build_target(variant: Variant, task: str, ref_size: Grid,
                   head: Optional[dict]) -> nn.Module:
-    """The backbone (and classifier ``head``, if its arguments are given) a
-    file of ``task`` is for, named as in the whole model, on ``meta``."""
+    """The backbone (and ``head``, if given) of ``task``, on ``meta``."""
     cls = variant.backbone_cls
     kwargs = dict(final_norm=True) if task == 'classification' else dict(
         out_indices=(0, 1, 2, 3), out_norm_cfg=cls.dense_out_norm_cfg)
@@ -166,32 +168,38 @@ def _bias_grids(model: nn.Module) -> Dict[str, Grid]:
 
 def _problems(model: nn.Module, mapping: KeyMapping, task: str,
               variant: Variant) -> str:
-    """Load the backbone (and head) tensors into ``model``, on ``meta``, and
-    describe what does not fit: the missing and unexpected keys a strict
-    load reports, the shape mismatches, and for a detector or segmentor its
-    missing parts and the neck inputs that do not fit the backbone (those
-    parts are checked, not loaded). Tensors are named by source key too."""
-    own = model.state_dict()
-    tensors = {
+    """What a strict load into ``model`` reports, tensors named by source
+    key too, and the missing parts and misfit neck inputs of a detector or
+    segmentor (checked, not loaded)."""
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = defaultdict(list)
+    loaded = {
         k: v
         for k, v in mapping.tensors.items()
         if task == 'classification' or k.startswith('backbone.')
     }
-    mismatched = [
-        k for k in tensors if k in own and tensors[k].shape != own[k].shape
-    ]
-    loaded = model.load_state_dict(
-        {k: tensors[k]
-         for k in tensors if k not in mismatched},
-        strict=False,
-        assign=True)
-    missing = [k for k in loaded.missing_keys if k not in mismatched]
-    mismatched = [
-        f'{mapping.origins[k]} (as {k}): {tuple(tensors[k].shape)}, '
-        f'expected {tuple(own[k].shape)}' for k in mismatched
-    ]
+    try:
+        model.load_state_dict(loaded, strict=True, assign=True)
+    except RuntimeError as e:
+        # One line per error after the first: 'Missing key(s) in
+        # state_dict: "a", "b". ', 'size mismatch for a: ...'.
+        for line in str(e).split('\n\t')[1:]:
+            keys = re.findall(r'"([^"]+)"', line)
+            if line.startswith('Missing key(s)'):
+                found['missing'] += keys
+            elif line.startswith('Unexpected key(s)'):
+                found['unexpected'] += [
+                    f'{mapping.origins[k]} (as {k})' for k in keys
+                ]
+            elif line.startswith('size mismatch for '):
+                k = line[len('size mismatch for '):].split(': ')[0]
+                found['mismatched'].append(
+                    f'{mapping.origins[k]} (as {k}): '
+                    f'{tuple(mapping.tensors[k].shape)}, expected {shapes[k]}')
+            else:
+                found['other'].append(line)
     if task != 'classification':
-        missing += [
+        found['missing'] += [
             f'{part}* (no tensor of this part)' for part in DENSE_PARTS[task]
             if part not in OPTIONAL_PARTS and not any(
                 k.startswith(part) for k in mapping.tensors)
@@ -201,16 +209,17 @@ def _problems(model: nn.Module, mapping: KeyMapping, task: str,
             weight = mapping.tensors.get(name)
             if weight is not None and weight.dim() > 1 and \
                     weight.shape[1] != channels:
-                mismatched.append(
+                found['mismatched'].append(
                     f'{name}: {tuple(weight.shape)} takes {weight.shape[1]} '
                     f'input channels, the backbone gives {channels}')
     return describe_problems([
-        ('missing keys (needed by the model, not in the file)', missing),
+        ('missing keys (needed by the model, not in the file)',
+         found['missing']),
         ('unexpected keys (in the file, not in the model)',
-         [f'{mapping.origins[k]} (as {k})'
-          for k in loaded.unexpected_keys] + mapping.unknown),
-        ('shape mismatches', mismatched),
+         found['unexpected'] + mapping.unknown),
+        ('shape mismatches', found['mismatched']),
         ('keys that would share one name', mapping.clashes),
+        ('other errors', found['other']),
     ])
 
 
@@ -226,10 +235,8 @@ def _own_storage(tensor: torch.Tensor) -> torch.Tensor:
 
 def _meta(checkpoint: dict, src: str, layout: SourceLayout, variant: Variant,
           ref_size: Grid, dense_bias: str) -> dict:
-    """The ``meta`` of the converted file: where it comes from, what it is
-    for, and the class names (and palette) of an mmdet / mmseg checkpoint,
-    which 2.x / 0.x stored in ``meta`` and 3.x / 1.x in
-    ``meta['dataset_meta']``."""
+    """The converted file's ``meta``: its origin and purpose, and the class
+    names (and palette) of a detector or segmentor file."""
     digest = hashlib.sha256()
     with open(src, 'rb') as f:
         for chunk in iter(lambda: f.read(1 << 20), b''):
@@ -280,9 +287,7 @@ def convert_checkpoint(
             ``'l1'``; detected from the tensors when None. Defaults to None.
         attn_ref_size (int | str | Sequence[int], optional): Reference input
             size of the output's attention biases, e.g. 800 to start a
-            detector from a classifier. Defaults to the source's own (224
-            for classifiers, 800 / 512 for the official detectors /
-            segmentors).
+            detector from a classifier. Defaults to the source's own.
         dense_bias (str): How tables are moved to another reference size:
             ``'zero'`` (as the official dense models) or ``'resize'``. See
             :mod:`mmeformer.converters.bias`. Defaults to ``'zero'``.

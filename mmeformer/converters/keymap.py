@@ -18,12 +18,11 @@ class Drop(str):
 
 #: Tensors mmeformer recomputes: its bias index buffers are not persistent.
 DROP_INDEX = Drop('bias index buffer, recomputed from the token grid')
-INDEX_ONLY = (('attention_bias_idxs', DROP_INDEX), )
+#: What a classifier keeps beside an attention-bias table.
+INDEX_DROPPED = (('attention_bias_idxs', DROP_INDEX), )
 
-#: ``(source, target)`` or ``(source, target, transform)``, the transform a
-#: function of the tensor. A source ending with ``'.'`` (or empty) renames a
-#: prefix, any other source one exact name; a :class:`Drop` target leaves
-#: the tensor out.
+#: ``(source, target[, transform of the tensor])``: a source ending with
+#: ``'.'`` (or empty) renames a prefix, any other one exact name.
 Rule = tuple
 
 #: Where each part lives in mmeformer's classifier, detector and segmentor.
@@ -50,7 +49,7 @@ def same(*names: str) -> Tuple[Rule, ...]:
 
 def attn_bias(module: str,
               table: str = 'attention_biases',
-              dropped: Sequence[tuple] = INDEX_ONLY) -> Tuple[Rule, ...]:
+              dropped: Sequence[tuple] = INDEX_DROPPED) -> Tuple[Rule, ...]:
     """Rules for the bias ``table`` of an attention and the tensors beside
     it that are ``dropped``: ``(name, Drop reason)`` pairs."""
     return ((f'{module}.{table}', f'{module}.attn_bias.table'), ) + tuple(
@@ -82,11 +81,9 @@ class SourceLayout:
         ref_size (int): Input size the source's attention biases were
             learned for.
         patterns (Sequence[tuple[str, str]]): ``(regex, part)`` pairs,
-            tried in order, that locate a key: the groups ``rest``,
-            ``stage`` and ``block`` fill the :class:`Location`; a
-            ``network`` group is an index of the official ``network`` list,
-            which interleaves stages (even) and the downsamples before them
-            (odd): the stage is ``(network + 1) // 2``.
+            tried in order: the groups ``rest``, ``stage`` and ``block`` fill
+            the :class:`Location`; a ``network`` index (the official list of
+            stages and downsamples) gives the stage ``(network + 1) // 2``.
         tables (dict): ``tables[family][part]``: the rules of each part.
             Blocks with an attention (any ``token_mixer`` tensor) use the
             ``'attn_block'`` rules, the others ``'block'``.
@@ -103,15 +100,15 @@ class SourceLayout:
         """Where ``key`` belongs; None for keys of no known part."""
         for pattern, part in self.patterns:
             match = re.fullmatch(pattern, key)
-            if match:
-                found = {
-                    k: int(v)
-                    for k, v in match.groupdict().items()
-                    if k != 'rest' and v is not None
-                }
-                if 'network' in found:
-                    found['stage'] = (found.pop('network') + 1) // 2
-                return Location(part, match['rest'], **found)
+            if match is None:
+                continue
+            groups = match.groupdict()
+            stage, block, network = (
+                int(groups.get(name) or -1)
+                for name in ('stage', 'block', 'network'))
+            if network >= 0:
+                stage = (network + 1) // 2
+            return Location(part, groups['rest'], stage, block)
         return None
 
     def detect_family(self, keys: Sequence[str]) -> str:
@@ -171,23 +168,27 @@ def map_keys(state_dict: Mapping[str, torch.Tensor],
         for rank, block in enumerate(sorted(indices))
     }
     for key, loc in located.items():
-        part = loc and ('attn_block' if attends[loc.stage,
-                                                loc.block] else loc.part)
-        renamed = part and _apply_rules(
-            loc.rest, layout.tables[mapping.family].get(part, ()))
-        if not renamed:
+        renamed = None
+        if loc is not None:
+            # Blocks with an attention take the 'attn_block' rules.
+            rules = layout.tables[mapping.family].get(
+                'attn_block' if attends[loc.stage, loc.block] else loc.part,
+                ())
+            renamed = _apply_rules(loc.rest, rules)
+        if renamed is None:
             mapping.unknown.append(key)
-        elif isinstance(renamed[0], Drop):
-            mapping.dropped.append((key, str(renamed[0])))
-        else:
-            target = TARGET_PREFIXES[loc.part].format(
-                stage=loc.stage, block=ranks.get(
-                    (loc.stage, loc.block))) + renamed[0]
-            if target in mapping.origins:
-                mapping.clashes.append(
-                    f'{mapping.origins[target]} and {key} -> {target}')
-                continue
-            transform = renamed[1] or (lambda tensor: tensor)
-            mapping.tensors[target] = transform(state_dict[key])
-            mapping.origins[target] = key
+            continue
+        target, transform = renamed
+        if isinstance(target, Drop):
+            mapping.dropped.append((key, str(target)))
+            continue
+        target = TARGET_PREFIXES[loc.part].format(
+            stage=loc.stage, block=ranks.get((loc.stage, loc.block))) + target
+        if target in mapping.origins:
+            mapping.clashes.append(
+                f'{mapping.origins[target]} and {key} -> {target}')
+            continue
+        tensor = state_dict[key]
+        mapping.tensors[target] = transform(tensor) if transform else tensor
+        mapping.origins[target] = key
     return mapping

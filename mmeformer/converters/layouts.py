@@ -7,9 +7,8 @@ from typing import Mapping, Optional
 from .keymap import (DROP_INDEX, V1_ATTENTION, V1_MLP, Drop, SourceLayout,
                      attn_bias, conv_bn, map_keys, same)
 
-#: Parts of the official detectors and segmentors kept under their names
-#: (mmdet 3.x and mmseg 1.x did not rename them); a model needs all of them
-#: but the optional ones.
+#: Parts of the official dense models kept under their names (mmdet 3.x and
+#: mmseg 1.x did not rename them); a model needs all but the optional ones.
 DENSE_PARTS = {
     'detection': ('neck.', 'rpn_head.', 'roi_head.'),
     'segmentation': ('neck.', 'decode_head.', 'auxiliary_head.'),
@@ -42,9 +41,12 @@ def _official(name: str, description: str, task: str,
     ``Flat``. Dense backbones are under ``backbone.``, beside the parts of
     :data:`DENSE_PARTS`."""
     dense = task != 'classification'
-    bias = partial(
-        attn_bias, table='attention_biases_seg',
-        dropped=DENSE_BIAS_DROPPED) if dense else attn_bias
+    bias = attn_bias
+    if dense:
+        bias = partial(
+            attn_bias,
+            table='attention_biases_seg',
+            dropped=DENSE_BIAS_DROPPED)
     scales = (('layer_scale_1', 'ls1.weight'), ('layer_scale_2', 'ls2.weight'))
     stem = conv_bn('0', '1', 'conv1') + conv_bn('3', '4', 'conv2')
     # Official V2 layer scales are (C, 1, 1); mmeformer stores them flat.
@@ -57,9 +59,9 @@ def _official(name: str, description: str, task: str,
         _conv_norms('token_mixer.', ('proj', ), first=1) +
         same('token_mixer.talking_head1.', 'token_mixer.talking_head2.') +
         bias('token_mixer'))
-    ends = dict(
-        out_norm=same(''), passthrough=same('')) if dense else dict(
-            norm=same(''), head=same('head.', 'dist_head.'))
+    ends = dict(norm=same(''), head=same('head.', 'dist_head.'))
+    if dense:
+        ends = dict(out_norm=same(''), passthrough=same(''))
     tables = dict(
         v1=dict(
             stem=stem,
@@ -103,69 +105,64 @@ def _official(name: str, description: str, task: str,
     return SourceLayout(name, description, task, ref_size, patterns, tables)
 
 
-def _timm() -> SourceLayout:
-    """timm: flat layer scales ``ls1.gamma`` / ``ls2.gamma``, the second
-    classifier ``head_dist``; V1 keeps ``Flat``, V2 has mmeformer's names
-    but for those and the biases."""
-    scales = (('ls1.gamma', 'ls1.weight'), ('ls2.gamma', 'ls2.weight'))
-    ends = dict(
-        norm=same(''), head=(('head.', 'head.'), ('head_dist.', 'dist_head.')))
-    return SourceLayout(
-        'timm', 'timm state dict (.pth, .bin or .safetensors)',
-        'classification', 224, [
-            (r'stem\.(?P<rest>.+)', 'stem'),
-            (r'stages\.(?P<stage>\d+)\.downsample\.(?P<rest>.+)',
-             'downsample'),
-            (r'stages\.(?P<stage>\d+)\.blocks\.(?P<block>\d+)\.(?P<rest>.+)',
-             'block'),
-            (r'norm\.(?P<rest>.+)', 'norm'),
-            (r'(?P<rest>(head|head_dist)\..+)', 'head'),
-        ],
-        dict(
-            v1=dict(
-                stem=conv_bn('conv1', 'norm1', 'conv1') +
-                conv_bn('conv2', 'norm2', 'conv2'),
-                downsample=conv_bn('conv', 'norm', 'conv'),
-                block=scales + V1_MLP,
-                attn_block=scales + V1_ATTENTION + attn_bias('token_mixer'),
-                **ends),
-            v2=dict(
-                stem=same('conv1.', 'conv2.'),
-                downsample=same('conv.') + attn_bias('attn') +
-                same('attn.q.', 'attn.k.', 'attn.v.', 'attn.v_local.',
-                     'attn.proj.'),
-                block=scales + same('mlp.'),
-                attn_block=scales + same('mlp.') + attn_bias('token_mixer') +
-                same('token_mixer.'),
-                **ends)))
+# timm: flat layer scales ``ls1.gamma`` / ``ls2.gamma``, the second classifier
+# ``head_dist``; V1 keeps ``Flat``, V2 has mmeformer's names but for those and
+# the biases.
+_TIMM_SCALES = (('ls1.gamma', 'ls1.weight'), ('ls2.gamma', 'ls2.weight'))
+_TIMM_ENDS = dict(
+    norm=same(''), head=(('head.', 'head.'), ('head_dist.', 'dist_head.')))
+TIMM = SourceLayout(
+    'timm', 'timm state dict (.pth, .bin or .safetensors)', 'classification',
+    224, [
+        (r'stem\.(?P<rest>.+)', 'stem'),
+        (r'stages\.(?P<stage>\d+)\.downsample\.(?P<rest>.+)', 'downsample'),
+        (r'stages\.(?P<stage>\d+)\.blocks\.(?P<block>\d+)\.(?P<rest>.+)',
+         'block'),
+        (r'norm\.(?P<rest>.+)', 'norm'),
+        (r'(?P<rest>(head|head_dist)\..+)', 'head'),
+    ],
+    dict(
+        v1=dict(
+            stem=conv_bn('conv1', 'norm1', 'conv1') +
+            conv_bn('conv2', 'norm2', 'conv2'),
+            downsample=conv_bn('conv', 'norm', 'conv'),
+            block=_TIMM_SCALES + V1_MLP,
+            attn_block=_TIMM_SCALES + V1_ATTENTION + attn_bias('token_mixer'),
+            **_TIMM_ENDS),
+        v2=dict(
+            stem=same('conv1.', 'conv2.'),
+            downsample=same('conv.') + attn_bias('attn') +
+            same('attn.q.', 'attn.k.', 'attn.v.', 'attn.v_local.',
+                 'attn.proj.'),
+            block=_TIMM_SCALES + same('mlp.'),
+            attn_block=_TIMM_SCALES + same('mlp.') + attn_bias('token_mixer') +
+            same('token_mixer.'),
+            **_TIMM_ENDS)))
 
-
-def _mmpretrain() -> SourceLayout:
-    """mmpretrain (V1 only): each downsample at index 0 of its stage's
-    ``network`` entry, ``Flat`` kept, the final norm ``backbone.norm3`` (a
-    LayerNorm over channels in every published model)."""
-    scales = same('ls1.weight', 'ls2.weight')
-    return SourceLayout(
-        'mmpretrain',
-        'mmpretrain V1 classifier, a dict with a "state_dict" key',
-        'classification', 224, [
-            (r'backbone\.patch_embed\.(?P<rest>.+)', 'stem'),
-            (r'backbone\.network\.(?P<stage>[1-9]\d*)\.0\.(?P<rest>.+)',
-             'downsample'),
-            (r'backbone\.network\.(?P<stage>\d+)\.(?P<block>\d+)\.'
-             r'(?P<rest>.+)', 'block'),
-            (r'backbone\.norm3\.(?P<rest>.+)', 'norm'),
-            (r'head\.(?P<rest>(head|dist_head)\..+)', 'head'),
-        ],
-        dict(
-            v1=dict(
-                stem=(('0.', 'conv1.'), ('1.', 'conv2.')),
-                downsample=(('conv.', 'conv.conv.'), ('bn.', 'conv.bn.')),
-                block=scales + V1_MLP,
-                attn_block=scales + V1_ATTENTION + attn_bias('token_mixer'),
-                norm=same(''),
-                head=same('head.', 'dist_head.'))))
-
+# mmpretrain (V1 only): each downsample at index 0 of its stage's ``network``
+# entry, ``Flat`` kept, the final norm ``backbone.norm3`` (a LayerNorm over
+# channels in every published model).
+_MMPRETRAIN_SCALES = same('ls1.weight', 'ls2.weight')
+MMPRETRAIN = SourceLayout(
+    'mmpretrain', 'mmpretrain V1 classifier, a dict with a "state_dict" key',
+    'classification', 224, [
+        (r'backbone\.patch_embed\.(?P<rest>.+)', 'stem'),
+        (r'backbone\.network\.(?P<stage>[1-9]\d*)\.0\.(?P<rest>.+)',
+         'downsample'),
+        (r'backbone\.network\.(?P<stage>\d+)\.(?P<block>\d+)\.'
+         r'(?P<rest>.+)', 'block'),
+        (r'backbone\.norm3\.(?P<rest>.+)', 'norm'),
+        (r'head\.(?P<rest>(head|dist_head)\..+)', 'head'),
+    ],
+    dict(
+        v1=dict(
+            stem=(('0.', 'conv1.'), ('1.', 'conv2.')),
+            downsample=(('conv.', 'conv.conv.'), ('bn.', 'conv.bn.')),
+            block=_MMPRETRAIN_SCALES + V1_MLP,
+            attn_block=_MMPRETRAIN_SCALES + V1_ATTENTION +
+            attn_bias('token_mixer'),
+            norm=same(''),
+            head=same('head.', 'dist_head.'))))
 
 #: Every supported source layout by its ``--source`` name.
 SOURCES = {
@@ -174,8 +171,8 @@ SOURCES = {
         _official('official',
                   'official ImageNet classifier, a dict with a "model" key',
                   'classification', 224),
-        _timm(),
-        _mmpretrain(),
+        TIMM,
+        MMPRETRAIN,
         _official('official-det', 'official Mask R-CNN checkpoint (mmdet 2.x)',
                   'detection', 800),
         _official('official-seg',

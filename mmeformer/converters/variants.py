@@ -16,12 +16,6 @@ FAMILIES = {
     'v2': (EfficientFormerV2, 'efficientformerv2'),
 }
 
-#: Tensors whose first dimension is the width of a stage: the stem's last
-#: convolution (stage 0), a downsample convolution or any layer scale.
-WIDTH_KEY = re.compile(r'backbone\.(stem\.conv2\.conv\.weight|stages\.(\d+)\.'
-                       r'(downsample\.conv\.conv\.weight|blocks\.\d+\.ls2\.'
-                       r'weight))')
-
 
 @dataclass(frozen=True)
 class Variant:
@@ -74,6 +68,20 @@ def parse_variant(name: str) -> Variant:
         f'Unknown variant {name!r}; known variants: {known}.')
 
 
+def _stage_width(state_dict: Mapping[str, torch.Tensor],
+                 stage: int) -> Optional[int]:
+    """Output channels of ``stage``: of the stem's last or the downsample
+    convolution, else of any layer scale of the stage."""
+    probe = ('backbone.stem.conv2.conv.weight' if stage == 0 else
+             f'backbone.stages.{stage}.downsample.conv.conv.weight')
+    if probe in state_dict:
+        return int(state_dict[probe].shape[0])
+    scale = re.compile(rf'backbone\.stages\.{stage}\.blocks\.\d+\.ls2\.weight')
+    return next((int(value.numel())
+                 for key, value in state_dict.items() if scale.fullmatch(key)),
+                None)
+
+
 def detect_variant(state_dict: Mapping[str, torch.Tensor],
                    family: str,
                    named: Optional[Variant] = None) -> Variant:
@@ -85,13 +93,8 @@ def detect_variant(state_dict: Mapping[str, torch.Tensor],
         ConversionError: If the widths cannot be read, match no variant, or
             do not match ``named``.
     """
-    found_widths = {}
-    for key, value in state_dict.items():
-        match = WIDTH_KEY.fullmatch(key)
-        if match and value.dim() > 0:
-            found_widths.setdefault(int(match[2] or 0), int(value.shape[0]))
     widths = [
-        found_widths.get(stage)
+        _stage_width(state_dict, stage)
         for stage in range(BaseEfficientFormer.num_stages)
     ]
     family_name = FAMILIES[family][0].__name__

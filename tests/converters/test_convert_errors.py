@@ -99,6 +99,18 @@ def test_shape_mismatch(official_l1, tmp_path):
     assert 'network.4.2.mlp.fc2.bias' in message and '(7,)' in message
 
 
+def test_tensors_the_load_refuses_otherwise(official_l1, tmp_path):
+    """Whatever else a strict load refuses is listed too; a legacy (1,)
+    BatchNorm counter loads as torch loads it."""
+    official_l1['network.0.0.mlp.norm1.num_batches_tracked'] = torch.ones(
+        1, dtype=torch.long)
+    official_l1['network.4.2.mlp.fc2.weight'] = torch.ones(
+        official_l1['network.4.2.mlp.fc2.weight'].shape, dtype=torch.long)
+    message = refused(tmp_path, dict(model=official_l1), 'other errors')
+    assert 'backbone.stages.2.blocks.2.mlp.fc2.conv.weight' in message
+    assert 'num_batches_tracked' not in message
+
+
 def test_bias_table_of_another_grid(official_l1, tmp_path):
     official_l1['network.6.4.token_mixer.attention_biases'] = torch.zeros(
         8, 50)
