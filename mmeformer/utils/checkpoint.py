@@ -241,8 +241,7 @@ def extract_state_dict(
     """Find the state dict in a loaded checkpoint.
 
     Args:
-        checkpoint (Any): What :func:`read_checkpoint`
-            returned.
+        checkpoint (Any): What :func:`read_checkpoint` returned.
         path (str): The file it came from, for messages.
 
     Returns:
