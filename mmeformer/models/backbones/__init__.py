@@ -2,8 +2,10 @@
 from .base import BaseEfficientFormer, EfficientFormerStage
 from .efficientformer import EfficientFormer
 from .efficientformer_v2 import EfficientFormerV2
+from .efficientformer_v2_space import (ArchOutsideSpaceError,
+                                      EfficientFormerV2Space)
 
 __all__ = [
-    'BaseEfficientFormer', 'EfficientFormer', 'EfficientFormerStage',
-    'EfficientFormerV2'
+    'ArchOutsideSpaceError', 'BaseEfficientFormer', 'EfficientFormer',
+    'EfficientFormerStage', 'EfficientFormerV2', 'EfficientFormerV2Space'
 ]

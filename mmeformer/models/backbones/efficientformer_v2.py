@@ -1,6 +1,6 @@
 """EfficientFormerV2 backbone."""
 import math
-from typing import Union
+from typing import List, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -209,8 +209,8 @@ class EfficientFormerV2(BaseEfficientFormer):
 
             - depths (list[int]): Blocks per stage.
             - channels (list[int]): Channels per stage.
-            - num_attn_blocks (int): Attention blocks at the end of stages
-              2 and 3.
+            - num_attn_blocks (int | list[int]): Attention blocks at the end
+              of stages 2 and 3: one count for both, or one per stage.
             - mlp_ratios (list[list[float]]): MLP expansion ratio of every
               block, per stage.
 
@@ -278,11 +278,35 @@ class EfficientFormerV2(BaseEfficientFormer):
         if ratios != list(arch['depths']):
             raise ValueError('arch mlp_ratios must hold one ratio per block '
                              f"(depths {arch['depths']}), got {ratios}")
-        if not 0 <= arch['num_attn_blocks'] <= min(arch['depths'][2:]):
+        counts = cls.attn_blocks_per_stage(arch)
+        if counts is None or not all(
+                0 <= n <= depth for n, depth in zip(counts, arch['depths'])):
             raise ValueError(
-                'num_attn_blocks must be in [0, min(depths[2:])], got '
-                f"{arch['num_attn_blocks']}")
+                'num_attn_blocks must be an int in [0, min(depths[2:])] or a '
+                'pair of ints, each in [0, depths[i]] of stages 2 and 3, got '
+                f"{arch['num_attn_blocks']!r} for depths {arch['depths']}")
         return arch
+
+    @staticmethod
+    def attn_blocks_per_stage(arch: dict) -> Optional[List[int]]:
+        """Attention blocks at the end of each of the four stages.
+
+        Args:
+            arch (dict): An arch dict; its ``num_attn_blocks`` is one count
+                for stages 2 and 3, or a pair of counts.
+
+        Returns:
+            list[int] | None: Four counts (0 for stages 0 and 1), or None
+            when ``num_attn_blocks`` is neither an int nor a pair of ints.
+        """
+        counts = arch['num_attn_blocks']
+        if isinstance(counts, int) and not isinstance(counts, bool):
+            counts = [counts, counts]
+        if not isinstance(counts, (list, tuple)) or len(counts) != 2 or not all(
+                isinstance(n, int) and not isinstance(n, bool)
+                for n in counts):
+            return None
+        return [0, 0, *counts]
 
     def make_downsample(self, stage: int) -> nn.Module:
         in_channels, out_channels = self.channels[stage - 1:stage + 1]
@@ -295,9 +319,10 @@ class EfficientFormerV2(BaseEfficientFormer):
     def make_block(self, stage: int, index: int,
                    drop_path_rate: float) -> nn.Module:
         channels = self.channels[stage]
-        first_attn = self.depths[stage] - self.arch_settings['num_attn_blocks']
+        first_attn = self.depths[stage] - self.attn_blocks_per_stage(
+            self.arch_settings)[stage]
         token_mixer = None
-        if stage >= 2 and index >= first_attn:
+        if index >= first_attn:
             token_mixer = Attention4D(
                 channels,
                 self.stage_grid(stage),
