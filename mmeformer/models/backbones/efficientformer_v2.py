@@ -308,30 +308,78 @@ class EfficientFormerV2(BaseEfficientFormer):
             return None
         return [0, 0, *counts]
 
+    @classmethod
+    def build_downsample(cls, stage: int, in_channels: int,
+                         out_channels: int, ref_grid: Grid) -> nn.Module:
+        """The downsample opening ``stage``, on its own.
+
+        Args:
+            stage (int): The stage it opens (1 to 3); the last one adds the
+                local-global attention.
+            in_channels (int): Channels of the previous stage.
+            out_channels (int): Channels of ``stage``.
+            ref_grid (tuple[int, int]): Token grid of the previous stage
+                for the reference input size.
+
+        Returns:
+            nn.Module: The :class:`Downsample`.
+        """
+        attn = None
+        if stage == cls.num_stages - 1:
+            attn = Attention4DDownsample(in_channels, out_channels, ref_grid)
+        return Downsample(in_channels, out_channels, attn=attn)
+
+    @staticmethod
+    def build_block(stage: int,
+                    channels: int,
+                    mlp_ratio: float,
+                    attention: bool,
+                    ref_grid: Grid,
+                    drop_path_rate: float = 0.,
+                    layer_scale_init_value: float = 1e-5) -> nn.Module:
+        """A block of ``stage``, on its own.
+
+        Args:
+            stage (int): Its stage (the attention of stage 2 has stride 2).
+            channels (int): The stage's channels.
+            mlp_ratio (float): Its MLP ratio.
+            attention (bool): Add an ``Attention4D`` (stages 2 and 3).
+            ref_grid (tuple[int, int]): Token grid of ``stage`` for the
+                reference input size.
+            drop_path_rate (float): Stochastic depth rate. Defaults to 0.
+            layer_scale_init_value (float): Initial layer scale.
+                Defaults to 1e-5.
+
+        Returns:
+            nn.Module: The :class:`MetaBlock2d`.
+        """
+        token_mixer = None
+        if attention:
+            token_mixer = Attention4D(
+                channels, ref_grid, stride=2 if stage == 2 else 1)
+        return MetaBlock2d(
+            channels,
+            mlp_ratio=mlp_ratio,
+            token_mixer=token_mixer,
+            mid_conv=True,
+            drop_path_rate=drop_path_rate,
+            layer_scale_init_value=layer_scale_init_value)
+
     def make_downsample(self, stage: int) -> nn.Module:
         in_channels, out_channels = self.channels[stage - 1:stage + 1]
-        attn = None
-        if stage == self.num_stages - 1:
-            attn = Attention4DDownsample(in_channels, out_channels,
-                                         self.stage_grid(stage - 1))
-        return Downsample(in_channels, out_channels, attn=attn)
+        return self.build_downsample(stage, in_channels, out_channels,
+                                     self.stage_grid(stage - 1))
 
     def make_block(self, stage: int, index: int,
                    drop_path_rate: float) -> nn.Module:
-        channels = self.channels[stage]
         first_attn = self.depths[stage] - self.attn_blocks_per_stage(
             self.arch_settings)[stage]
-        token_mixer = None
-        if index >= first_attn:
-            token_mixer = Attention4D(
-                channels,
-                self.stage_grid(stage),
-                stride=2 if stage == 2 else 1)
-        return MetaBlock2d(
-            channels,
-            mlp_ratio=self.arch_settings['mlp_ratios'][stage][index],
-            token_mixer=token_mixer,
-            mid_conv=True,
+        return self.build_block(
+            stage,
+            self.channels[stage],
+            self.arch_settings['mlp_ratios'][stage][index],
+            index >= first_attn,
+            self.stage_grid(stage),
             drop_path_rate=drop_path_rate,
             layer_scale_init_value=self.layer_scale_init_value)
 
