@@ -1,4 +1,4 @@
-"""Export to ONNX and compare ONNX Runtime with PyTorch."""
+"""Export to ONNX and compare a runtime with PyTorch."""
 from contextlib import nullcontext
 from typing import List, Optional, Sequence, Tuple
 
@@ -9,18 +9,16 @@ import torch.nn as nn
 from mmeformer.models.layers.attention_bias import constant_attention_bias
 from mmeformer.runtime import SetupError
 from .files import atomic_output, check_output_path, check_shape
+from .runtimes import TOLERANCES, open_session
 
 __all__ = [
-    'OPSET_RANGE', 'check_opset', 'export_onnx', 'onnxruntime_session',
-    'run_onnxruntime', 'compare_outputs', 'verify_onnx'
+    'OPSET_RANGE', 'check_opset', 'export_onnx', 'compare_outputs',
+    'verify_onnx'
 ]
 
 #: Opsets the export supports: Range (the in-graph bias resize) needs 11,
 #: and 20 is the last the TorchScript exporter writes.
 OPSET_RANGE = (11, 20)
-
-#: Largest allowed |onnx - torch| relative to the output's max magnitude.
-RELATIVE_TOLERANCE = 1e-4
 
 
 def check_opset(opset_version: int) -> None:
@@ -88,72 +86,53 @@ def export_onnx(model: nn.Module,
     return output_file
 
 
-def onnxruntime_session(onnx_file: str,
-                        threads: Optional[int] = None,
-                        custom_ops: Optional[str] = None):
-    """An ONNX Runtime CPU session whose worker threads do not spin.
-
-    Spinning threads keep the cores busy after each run and slow whatever
-    runs next, PyTorch included.
-
-    Args:
-        onnx_file (str): The model.
-        threads (int, optional): Intra-op threads; ONNX Runtime's choice if
-            None. Defaults to None.
-        custom_ops (str, optional): A custom-op library to register, e.g.
-            MMDeploy's ``libmmdeploy_onnxruntime_ops.so``. Defaults to None.
-
-    Returns:
-        onnxruntime.InferenceSession: The session.
-    """
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-    options.add_session_config_entry('session.inter_op.allow_spinning', '0')
-    if threads is not None:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    if custom_ops is not None:
-        options.register_custom_ops_library(custom_ops)
-    return ort.InferenceSession(
-        onnx_file, options, providers=['CPUExecutionProvider'])
-
-
-def run_onnxruntime(session, inputs: torch.Tensor) -> List[np.ndarray]:
-    """Run a one-input session on a tensor; returns all outputs."""
-    name = session.get_inputs()[0].name
-    return session.run(None, {name: inputs.numpy()})
-
-
 def compare_outputs(expected: Sequence[torch.Tensor],
                     actual: Sequence[np.ndarray]) -> List[float]:
-    """``max |actual - expected| / max |expected|`` of each output pair."""
+    """``max |actual - expected| / max |expected|`` of each output pair.
+
+    Raises:
+        AssertionError: If the outputs differ in number or shape.
+    """
+    if len(expected) != len(actual):
+        raise AssertionError(f'{len(actual)} outputs, PyTorch has '
+                             f'{len(expected)}')
     errors = []
     for ref, out in zip(expected, actual):
-        ref = ref.detach().numpy()
+        ref = ref.detach().cpu().numpy()
         if ref.shape != out.shape:
             raise AssertionError(
-                f'ONNX Runtime output of shape {out.shape}, PyTorch '
-                f'{ref.shape}')
+                f'output of shape {out.shape}, PyTorch {ref.shape}')
         scale = max(float(np.abs(ref).max()), np.finfo(np.float32).tiny)
-        errors.append(float(np.abs(out - ref).max()) / scale)
+        errors.append(
+            float(np.abs(out.astype(np.float64) - ref).max()) / scale)
     return errors
 
 
 def verify_onnx(model: nn.Module,
                 onnx_file: str,
                 shapes: Sequence[Tuple[int, int]],
-                tolerance: float = RELATIVE_TOLERANCE,
-                seed: int = 0) -> List[Tuple[Tuple[int, int], float]]:
-    """Compare ONNX Runtime with PyTorch on random inputs of each shape.
+                tolerance: Optional[float] = None,
+                seed: int = 0,
+                runtime: str = 'onnxruntime',
+                precision: str = 'fp32',
+                batch_size: int = 1) -> List[Tuple[Tuple[int, int], float]]:
+    """Compare a runtime at a precision with fp32 PyTorch on random inputs.
 
     Args:
-        model (nn.Module): The exported wrapper.
-        onnx_file (str): Its ONNX file.
+        model (nn.Module): The exported wrapper (float32).
+        onnx_file (str): Its exported file.
         shapes (Sequence[tuple[int, int]]): Input sizes ``(H, W)``.
-        tolerance (float): Largest allowed max abs difference relative to
-            the output's max magnitude. Defaults to 1e-4.
+        tolerance (float, optional): Largest allowed max abs difference
+            relative to the output's max magnitude; None for the
+            precision's :data:`~.runtimes.TOLERANCES` entry (1e-4 for fp32;
+            an int8 file is not bounded). Defaults to None.
         seed (int): Seed of the random inputs. Defaults to 0.
+        runtime (str): ``'onnxruntime'`` or ``'openvino'``.
+            Defaults to ``'onnxruntime'``.
+        precision (str): The precision it runs at; see
+            :func:`~.runtimes.open_session`. Defaults to ``'fp32'``.
+        batch_size (int): Images per input (a static file takes 1).
+            Defaults to 1.
 
     Returns:
         list[tuple[tuple[int, int], float]]: The worst relative difference
@@ -161,21 +140,24 @@ def verify_onnx(model: nn.Module,
 
     Raises:
         AssertionError: If a shape differs by more than ``tolerance``.
+        ValueError: If the runtime cannot run the precision here.
     """
-    session = onnxruntime_session(onnx_file)
+    if tolerance is None:
+        tolerance = TOLERANCES[precision]
+    session = open_session(onnx_file, runtime, precision)
     generator = torch.Generator().manual_seed(seed)
     results = []
     for shape in shapes:
-        x = torch.randn(1, 3, *shape, generator=generator)
+        x = torch.randn(batch_size, 3, *shape, generator=generator)
         with torch.no_grad():
             expected = model(x)
         if isinstance(expected, torch.Tensor):
             expected = (expected, )
-        error = max(compare_outputs(expected, run_onnxruntime(session, x)))
-        if not error <= tolerance:
+        error = max(compare_outputs(expected, session(x)))
+        if tolerance is not None and not error <= tolerance:
             raise AssertionError(
-                f'{onnx_file} at {shape[0]}x{shape[1]}: ONNX Runtime differs '
-                f'from PyTorch by {error:.2e} of the output magnitude '
-                f'(allowed {tolerance:.0e})')
+                f'{onnx_file} at {shape[0]}x{shape[1]}: {runtime} {precision} '
+                f'differs from fp32 PyTorch by {error:.2e} of the output '
+                f'magnitude (allowed {tolerance:.0e})')
         results.append((tuple(shape), error))
     return results

@@ -4,8 +4,7 @@ import torch
 import torch.nn as nn
 
 from mmeformer.deployment import (ExportGroupNorm, compare_outputs,
-                                  onnxruntime_session, run_onnxruntime,
-                                  swap_group_norms)
+                                  open_session, swap_group_norms)
 
 
 def group_norm(num_groups, channels=48):
@@ -22,7 +21,7 @@ def test_onnxruntime_matches_pytorch_on_large_groups(num_groups,
     norm = group_norm(num_groups)
     swapped = swap_group_norms(nn.Sequential(norm))
     path = export_dynamic(swapped, torch.randn(1, 48, 16, 16), 'gn.onnx')
-    session = onnxruntime_session(path)
+    session = open_session(path, 'onnxruntime')
     # V1's stride-4 output at 800x1216 (200x304), off-centre like a real
     # feature map: 2.9 million values in one group, where ONNX Runtime's
     # InstanceNormalization is 1e-4 off.
@@ -30,7 +29,7 @@ def test_onnxruntime_matches_pytorch_on_large_groups(num_groups,
         x = torch.randn(*shape) * 0.3 + 0.5
         with torch.no_grad():
             expected = norm(x)
-        error, = compare_outputs([expected], run_onnxruntime(session, x))
+        error, = compare_outputs([expected], session(x))
         assert error < 1e-6
 
 
