@@ -2,7 +2,6 @@
 import copy
 
 import pytest
-import torch
 from mmengine.registry import DefaultScope
 
 #: Small architectures for behaviour tests: every block kind, few channels.
@@ -52,37 +51,7 @@ def build_classifier():
 
 @pytest.fixture(scope='session')
 def randomize():
-    """Make every branch of a model visibly contribute to its output.
-
-    BatchNorms get non-trivial affine parameters and running statistics,
-    layer scales values of order 0.1-0.5 and attention bias tables random
-    values, instead of the identity-like initial values. The names of timm's
-    models (``ls1.gamma``, ``attention_biases``) are understood too.
-    """
-
-    def apply(model, seed=0):
-        generator = torch.Generator().manual_seed(seed)
-
-        def rand(*shape):
-            return torch.rand(*shape, generator=generator)
-
-        def randn(*shape):
-            return torch.randn(*shape, generator=generator)
-
-        layer_scales = ('ls1.weight', 'ls2.weight', 'ls1.gamma', 'ls2.gamma')
-        with torch.no_grad():
-            for module in model.modules():
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    n = module.num_features
-                    module.weight.copy_(1 + 0.2 * randn(n))
-                    module.bias.copy_(0.1 * randn(n))
-                    module.running_mean.copy_(0.1 * randn(n))
-                    module.running_var.copy_(0.5 + rand(n))
-            for name, param in model.named_parameters():
-                if name.endswith(layer_scales):
-                    param.copy_(0.1 + 0.4 * rand(*param.shape))
-                elif name.endswith(('attn_bias.table', 'attention_biases')):
-                    param.copy_(randn(*param.shape))
-        return model
-
-    return apply
+    """:func:`mmeformer.testing.randomize_weights`: every branch of a model
+    visibly contributes to its output."""
+    from mmeformer.testing import randomize_weights
+    return randomize_weights
