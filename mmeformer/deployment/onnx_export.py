@@ -34,7 +34,8 @@ def export_onnx(model: nn.Module,
                 shape: Sequence[int],
                 output_file: str,
                 dynamic: bool = False,
-                opset_version: int = 17) -> str:
+                opset_version: int = 17,
+                in_channels: int = 3) -> str:
     """Export a wrapper of :mod:`mmeformer.deployment.wrappers` to ONNX.
 
     A static export (``dynamic=False``) holds the attention biases of
@@ -50,6 +51,8 @@ def export_onnx(model: nn.Module,
         dynamic (bool): Dynamic batch, height and width. Defaults to False.
         opset_version (int): ONNX opset, in :data:`OPSET_RANGE`.
             Defaults to 17.
+        in_channels (int): Channels of the input (3 for images; a single
+            block of a network takes its feature map). Defaults to 3.
 
     Returns:
         str: The absolute path written.
@@ -69,7 +72,7 @@ def export_onnx(model: nn.Module,
     if dynamic:
         dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
         dynamic_axes.update({name: {0: 'batch'} for name in names})
-    x = torch.randn(1, 3, height, width)
+    x = torch.randn(1, in_channels, height, width)
     biases = nullcontext() if dynamic else constant_attention_bias()
     with atomic_output(output_file) as tmp, torch.no_grad(), biases:
         # The dynamo exporter (the default since torch 2.9) cannot export
