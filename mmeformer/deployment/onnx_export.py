@@ -1,6 +1,6 @@
 """Export to ONNX and compare a runtime with PyTorch."""
 from contextlib import nullcontext
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -9,7 +9,7 @@ import torch.nn as nn
 from mmeformer.models.layers.attention_bias import constant_attention_bias
 from mmeformer.runtime import SetupError
 from .files import atomic_output, check_output_path, check_shape
-from .runtimes import TOLERANCES, open_session
+from .runtimes import TOLERANCES, RuntimeSession, open_session
 
 __all__ = [
     'OPSET_RANGE', 'check_opset', 'export_onnx', 'compare_outputs',
@@ -112,7 +112,7 @@ def compare_outputs(expected: Sequence[torch.Tensor],
 
 
 def verify_onnx(model: nn.Module,
-                onnx_file: str,
+                onnx_file: Union[str, RuntimeSession],
                 shapes: Sequence[Tuple[int, int]],
                 tolerance: Optional[float] = None,
                 seed: int = 0,
@@ -123,7 +123,9 @@ def verify_onnx(model: nn.Module,
 
     Args:
         model (nn.Module): The exported wrapper (float32).
-        onnx_file (str): Its exported file.
+        onnx_file (str | RuntimeSession): Its exported file, or the file
+            opened with :func:`~.runtimes.open_session` (whose runtime and
+            precision then replace ``runtime`` and ``precision``).
         shapes (Sequence[tuple[int, int]]): Input sizes ``(H, W)``.
         tolerance (float, optional): Largest allowed max abs difference
             relative to the output's max magnitude; None for the
@@ -145,9 +147,12 @@ def verify_onnx(model: nn.Module,
         AssertionError: If a shape differs by more than ``tolerance``.
         ValueError: If the runtime cannot run the precision here.
     """
+    session = onnx_file
+    if not isinstance(session, RuntimeSession):
+        session = open_session(onnx_file, runtime, precision)
+    runtime, precision = session.runtime, session.precision
     if tolerance is None:
         tolerance = TOLERANCES[precision]
-    session = open_session(onnx_file, runtime, precision)
     generator = torch.Generator().manual_seed(seed)
     results = []
     for shape in shapes:
@@ -159,8 +164,8 @@ def verify_onnx(model: nn.Module,
         error = max(compare_outputs(expected, session(x)))
         if tolerance is not None and not error <= tolerance:
             raise AssertionError(
-                f'{onnx_file} at {shape[0]}x{shape[1]}: {runtime} {precision} '
-                f'differs from fp32 PyTorch by {error:.2e} of the output '
-                f'magnitude (allowed {tolerance:.0e})')
+                f'{session.path} at {shape[0]}x{shape[1]}: {runtime} '
+                f'{precision} differs from fp32 PyTorch by {error:.2e} of '
+                f'the output magnitude (allowed {tolerance:.0e})')
         results.append((tuple(shape), error))
     return results

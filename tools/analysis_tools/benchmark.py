@@ -9,13 +9,15 @@ import platform
 import statistics
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Sequence, TextIO
+from typing import Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.analysis import get_model_complexity_info
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
+
+from mmeformer.testing import randomize_weights
 
 #: name -> (backbone type, arch, published classifier GMACs at 224).
 VARIANTS: Dict[str, tuple] = {
@@ -36,21 +38,32 @@ Two models per variant, built without weights (numbers do not depend on them):
     attention biases for an 800 input, the family's dense_out_norm_cfg:
     V1's per-output GroupNorm),
     counted and timed at --dense-size.
-Runtimes (--runtimes):
-  eager        PyTorch, eval mode (resized attention biases are cached after
-               the first pass);
+Runtimes (--runtimes), each at the precisions of --precisions that it
+can run on this machine (mmeformer.deployment.runtimes):
+  eager        PyTorch fp32, eval mode (resized attention biases are cached
+               after the first pass);
   fused        the same after switch_to_deploy() (BatchNorm folded);
   ort-static   ONNX Runtime on the fused model exported at the timed size,
-               attention biases baked in as constants;
+               attention biases baked in (fp32);
   ort-dynamic  ONNX Runtime on the dynamic-shape export, which resizes the
-               biases in the graph on every run;
-  openvino     OpenVINO on the static ONNX file.
-Exports are checked against PyTorch (within 1e-4 of the output magnitude)
-before timing. All runtimes use
+               biases in the graph on every run (fp32);
+  openvino     OpenVINO on the static file, with INFERENCE_PRECISION_HINT set
+               to the precision (fp32: f32; bf16 and fp16 where the CPU has
+               them). Without a hint OpenVINO runs bf16 on CPUs with
+               AVX512_BF16 or AMX.
+The weights are random with every path active (mmeformer.testing:
+attention-bias tables, layer scales of 0.1-0.5, BatchNorm statistics); the
+times do not depend on them, the deviations do. Before it is timed, every
+exported runtime at every precision is compared with fused fp32 PyTorch on
+a random input of the timed size; a cell "ms (d)" gives its time and d,
+max |runtime - PyTorch| over the outputs relative to the output's max
+magnitude. fp32 must be within 1e-4, fp16 1e-2, bf16 3e-2, or the tool
+stops. All runtimes use
 --threads threads; ONNX Runtime's worker threads do not spin between runs,
 so that they do not slow the runtime timed next, and OpenVINO (whose
-threads do) is timed in a block of its own after the others. "best" is the
-fused time over the fastest runtime's.
+threads do) is timed in a block of its own after the others. "best fp32" is
+the fused time over the fastest fp32 runtime's; "best bf16" (fp16) over the
+fastest bf16 (fp16) runtime's.
 
 MACs come from mmengine.analysis.get_model_complexity_info, which counts one
 multiply-accumulate as one "flop" and skips ops it has no formula for
@@ -61,13 +74,21 @@ that a changing machine load affects them alike. Rows are printed as they
 finish.
 
 examples:
-  python tools/analysis_tools/benchmark.py --threads 2
+  python tools/analysis_tools/benchmark.py --threads 2 --precisions fp32 bf16
   python tools/analysis_tools/benchmark.py --variants s0 s2 --models dense \
       --runtimes fused ort-static --threads 2
 """
 
 RUNTIMES = ('eager', 'fused', 'ort-static', 'ort-dynamic', 'openvino')
+#: Exported runtimes: name -> (runtime package, exported file).
+EXPORTED = {
+    'ort-static': ('onnxruntime', 'static'),
+    'ort-dynamic': ('onnxruntime', 'dynamic'),
+    'openvino': ('openvino', 'static'),
+}
 MODELS = ('classifier', 'dense')
+#: Precisions timed here: the exports are float files.
+FLOAT_PRECISIONS = ('fp32', 'fp16', 'bf16')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -96,6 +117,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=list(RUNTIMES),
         help='runtimes to time (default: all; those whose package is '
         'missing are skipped with a note)')
+    parser.add_argument(
+        '--precisions',
+        nargs='+',
+        default=['fp32'],
+        metavar='PRECISION',
+        help='precisions of the exported runtimes: fp32 (always timed), '
+        'fp16, bf16; each runtime runs those it can on this machine '
+        '(default: fp32)')
     parser.add_argument(
         '--cls-size',
         type=int,
@@ -130,6 +159,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         parser.error('--repeats must be >= 1 and --warmup >= 0')
+    for precision in args.precisions:
+        if precision == 'int8':
+            parser.error('--precisions int8: this tool times the float files '
+                         'it exports; int8 runs a quantized file. Choose from '
+                         f"{', '.join(FLOAT_PRECISIONS)}")
+        if precision not in FLOAT_PRECISIONS:
+            parser.error(f'--precisions {precision}: unknown precision; '
+                         f"choose from {', '.join(FLOAT_PRECISIONS)}")
+    # The fp32 runtimes are the reference of the others and of "best".
+    args.precisions = [
+        p for p in FLOAT_PRECISIONS if p == 'fp32' or p in args.precisions
+    ]
     if 'fused' not in args.runtimes:
         # The speed-up column and every exported file are relative to it.
         args.runtimes = ['fused'] + list(args.runtimes)
@@ -200,58 +241,76 @@ def latencies_ms(runs: Sequence[Callable[[], object]], repeats: int,
     return [statistics.median(t) for t in times]
 
 
-def exported_runs(fused: nn.Module, x: torch.Tensor, runtimes: Sequence[str],
-                  threads: int, work_dir: str) -> Dict[str, Callable]:
-    """Export the fused model as ``runtimes`` need; one run closure each.
+def lanes_to_time(runtimes: Sequence[str],
+                  precisions: Sequence[str]) -> List[Tuple[str, str]]:
+    """``(runtime, precision)`` pairs to time; notes the pairs the runtime
+    cannot run on this machine."""
+    from mmeformer.deployment import check_precision
+    lanes = []
+    for precision in precisions:
+        for name in runtimes:
+            if name not in EXPORTED:
+                if precision == 'fp32':
+                    lanes.append((name, 'fp32'))
+                continue
+            try:
+                check_precision(EXPORTED[name][0], precision)
+            except ValueError as e:
+                print(f'skipping {name} {precision}: {e}')
+                continue
+            lanes.append((name, precision))
+    return lanes
 
-    Every file is checked against PyTorch at the timed size first.
+
+def exported_runs(fused: nn.Module, x: torch.Tensor,
+                  lanes: Sequence[Tuple[str, str]], threads: int,
+                  work_dir: str, label: str) -> Dict[tuple, tuple]:
+    """Export the fused model as ``lanes`` need and open each exported lane.
+
+    Every lane is compared with fused fp32 PyTorch at the timed size first.
+
+    Returns:
+        dict: ``(runtime, precision)`` -> (run closure, deviation).
     """
     from mmeformer.deployment import (BackboneExport, ClassifierExport,
-                                      export_onnx, onnxruntime_session,
-                                      verify_onnx)
+                                      export_onnx, open_session, verify_onnx)
     wrapper = (ClassifierExport(fused)
                if hasattr(fused, 'head') else BackboneExport(fused)).eval()
     size = tuple(x.shape[2:])
     files = {}
-    for dynamic in (False, True):
-        name = 'ort-dynamic' if dynamic else 'ort-static'
-        if name in runtimes or (not dynamic and 'openvino' in runtimes):
-            path = osp.join(work_dir, f'{name}.onnx')
-            export_onnx(wrapper, size, path, dynamic=dynamic)
-            verify_onnx(wrapper, path, [size])
-            files[name] = path
+    for name, precision in lanes:
+        if name not in EXPORTED:
+            continue
+        kind = EXPORTED[name][1]
+        if kind not in files:
+            files[kind] = osp.join(work_dir, f'{kind}.onnx')
+            export_onnx(wrapper, size, files[kind], dynamic=kind == 'dynamic')
+            megabytes = osp.getsize(files[kind]) / 1e6
+            print(f'{label}: {kind} file {megabytes:.1f} MB')
     runs = {}
     inputs = x.numpy()
-    for name in ('ort-static', 'ort-dynamic'):
-        if name in runtimes:
-            session = onnxruntime_session(files[name], threads)
-            runs[name] = (lambda s=session: s.run(None, {'input': inputs}))
-    if 'openvino' in runtimes:
-        import openvino as ov
-        compiled = ov.Core().compile_model(files['ort-static'], 'CPU', {
-            'INFERENCE_NUM_THREADS': threads,
-            'PERFORMANCE_HINT': 'LATENCY'
-        })
-        request = compiled.create_infer_request()
-        runs['openvino'] = lambda: request.infer({0: inputs})
+    for name, precision in lanes:
+        if name not in EXPORTED:
+            continue
+        runtime, kind = EXPORTED[name]
+        session = open_session(files[kind], runtime, precision, threads)
+        (_, deviation), = verify_onnx(wrapper, session, [size])
+        print(f'{label}: {name} {precision} is within {deviation:.1e} of '
+              'fused fp32 PyTorch')
+        runs[name, precision] = (lambda s=session: s(inputs)), deviation
     return runs
 
 
 def available_runtimes(runtimes: Sequence[str]) -> List[str]:
     """The runtimes whose packages are installed; notes the others."""
-    packages = {
-        'ort-static': 'onnxruntime',
-        'ort-dynamic': 'onnxruntime',
-        'openvino': 'openvino'
-    }
     available = []
     for name in runtimes:
         try:
-            if name in packages:
-                __import__(packages[name])
+            if name in EXPORTED:
+                __import__(EXPORTED[name][0])
             available.append(name)
         except ImportError:
-            print(f'skipping {name}: {packages[name]} is not installed '
+            print(f'skipping {name}: {EXPORTED[name][0]} is not installed '
                   '(pip install -r requirements/deploy.txt)')
     return available
 
@@ -272,83 +331,128 @@ def fused_copy(model: nn.Module, size: Sequence[int]) -> nn.Module:
     return fused
 
 
-def time_model(model: nn.Module, size: Sequence[int], runtimes: Sequence[str],
-               args: argparse.Namespace, work_dir: str) -> Dict[str, float]:
-    """Median latency of ``model`` at ``size`` in each runtime."""
+def time_model(model: nn.Module, size: Sequence[int],
+               lanes: Sequence[Tuple[str, str]], args: argparse.Namespace,
+               work_dir: str, label: str) -> Dict[tuple, tuple]:
+    """Median latency of ``model`` at ``size`` in each lane.
+
+    Returns:
+        dict: ``(runtime, precision)`` -> (ms, deviation from PyTorch, or
+        None for PyTorch itself).
+    """
     x = torch.randn(1, 3, *size)
     fused = fused_copy(model, size)
-    runs = {'eager': lambda: model(x), 'fused': lambda: fused(x)}
+    runs = {
+        ('eager', 'fp32'): ((lambda: model(x)), None),
+        ('fused', 'fp32'): ((lambda: fused(x)), None)
+    }
     runs.update(
-        exported_runs(fused, x, runtimes, torch.get_num_threads(), work_dir))
+        exported_runs(fused, x, lanes, torch.get_num_threads(), work_dir,
+                      label))
     # OpenVINO's worker threads keep the cores busy after a run, which
     # would slow whatever is timed next: it gets a block of its own.
-    blocks = [[name for name in runtimes if name != 'openvino'],
-              [name for name in runtimes if name == 'openvino']]
+    blocks = [[lane for lane in lanes if lane[0] != 'openvino'],
+              [lane for lane in lanes if lane[0] == 'openvino']]
     times = {}
     for block in filter(None, blocks):
         times.update(
             zip(
                 block,
-                latencies_ms([runs[name] for name in block], args.repeats,
+                latencies_ms([runs[lane][0] for lane in block], args.repeats,
                              args.warmup)))
-    return {name: times[name] for name in runtimes}
+    return {lane: (times[lane], runs[lane][1]) for lane in lanes}
+
+
+def row_cells(results: Dict[tuple, tuple], lanes: Sequence[Tuple[str, str]],
+              precisions: Sequence[str], digits: int) -> List[str]:
+    """Time (and deviation) of each lane, then each precision's best."""
+    cells = []
+    for precision in precisions:
+        for lane in lanes:
+            if lane[1] == precision:
+                ms, deviation = results[lane]
+                cell = f'{ms:.{digits}f}'
+                if deviation is not None:
+                    cell += f' ({deviation:.1e})'
+                cells.append(cell)
+        own = {
+            lane: results[lane][0]
+            for lane in lanes if lane[1] == precision
+        }
+        best = min(own, key=own.get)
+        cells.append(f"{results['fused', 'fp32'][0] / own[best]:.2f}x "
+                     f'{best[0]}')
+    return cells
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    runtimes = available_runtimes(args.runtimes)
+    lanes = lanes_to_time(available_runtimes(args.runtimes), args.precisions)
+    precisions = [p for p in args.precisions if any(p == q for _, q in lanes)]
     sizes = dict(classifier=tuple(args.cls_size), dense=tuple(args.dense_size))
-    tags = {name: 'x'.join(map(str, size)) for name, size in sizes.items()}
-    header = ['variant', 'params (M)']
-    if 'classifier' in args.models:
-        header += [f"MACs {tags['classifier']} (G)", 'published (G)', 'diff']
-    if 'dense' in args.models:
-        header += [f"MACs {tags['dense']} (G)"]
-    for name in args.models:
-        header += [f'{tags[name]} {runtime} (ms)' for runtime in runtimes]
-        header += [f'{tags[name]} best']
+    header = [
+        'variant', 'model', 'params (M)', 'MACs (G)', 'published (G, diff)'
+    ]
+    for precision in precisions:
+        header += [
+            f'{name} {precision}' for name, lane_precision in lanes
+            if lane_precision == precision
+        ]
+        header += [f'best {precision}']
     machine = (f'{platform.processor() or platform.machine()}, '
                f'{torch.get_num_threads()} threads, torch '
-               f'{torch.__version__}, median of {args.repeats} timed runs '
-               f'after {args.warmup} warm-up runs, batch 1')
+               f'{torch.__version__} (float32 matmul precision '
+               f'{torch.get_float32_matmul_precision()}){versions()}, '
+               f'median of {args.repeats} timed runs after {args.warmup} '
+               'warm-up runs, batch 1; ms, and in brackets the max deviation '
+               'from fused fp32 PyTorch relative to the output magnitude')
     out = open(args.out, 'w') if args.out else None
     emit('| ' + ' | '.join(header) + ' |', out)
     emit('|' + '|'.join('---' for _ in header) + '|', out)
     for name in args.variants:
         backbone_type, arch, published = VARIANTS[name]
-        models = dict(
-            classifier=build_classifier(backbone_type, arch),
-            dense=build_dense_backbone(backbone_type, arch))
-        params = sum(p.numel() for p in models['classifier'].parameters())
         label = f"{'V1' if backbone_type == 'EfficientFormer' else 'V2'}-" \
                 f'{arch.upper()}'
-        row = [label, f'{params / 1e6:.2f}']
-        if 'classifier' in args.models:
-            macs = count_macs(models['classifier'], sizes['classifier']) / 1e9
-            row += [
-                f'{macs:.2f}', f'{published}',
-                f'{100 * (macs / published - 1):+.1f}%'
-            ]
-        if 'dense' in args.models:
-            macs = count_macs(models['dense'], sizes['dense']) / 1e9
-            row += [f'{macs:.1f}']
         for model_name in args.models:
+            build = (
+                build_classifier
+                if model_name == 'classifier' else build_dense_backbone)
+            model = randomize_weights(build(backbone_type, arch))
+            size = sizes[model_name]
+            tag = 'x'.join(map(str, size))
+            params = sum(p.numel() for p in model.parameters())
+            macs = count_macs(model, size) / 1e9
+            row = [
+                label, f'{tag} {model_name}', f'{params / 1e6:.2f}',
+                f'{macs:.2f}', f'{published}'
+                if model_name == 'classifier' and size == (224, 224) else '-'
+            ]
             with tempfile.TemporaryDirectory() as work_dir:
-                times = time_model(models[model_name], sizes[model_name],
-                                   runtimes, args, work_dir)
-            digits = 1 if model_name == 'classifier' else 0
-            row += [f'{times[runtime]:.{digits}f}' for runtime in runtimes]
-            best = min(times, key=times.get)
-            row += [f"{times['fused'] / times[best]:.2f}x {best}"]
+                results = time_model(model, size, lanes, args, work_dir,
+                                     f'{label} {tag} {model_name}')
+            row += row_cells(results, lanes, precisions,
+                             1 if model_name == 'classifier' else 0)
+            emit('| ' + ' | '.join(row) + ' |', out)
+            del model
             gc.collect()
-        del models
-        gc.collect()
-        emit('| ' + ' | '.join(row) + ' |', out)
     emit(f'\n{machine}', out)
     if out is not None:
         out.close()
+
+
+def versions() -> str:
+    """The versions of the installed exported runtimes."""
+    names = {'onnxruntime': 'ONNX Runtime', 'openvino': 'OpenVINO'}
+    found = []
+    for package, name in names.items():
+        try:
+            module = __import__(package)
+        except ImportError:
+            continue
+        found.append(f"{name} {module.__version__.split('-')[0]}")
+    return ''.join(f', {v}' for v in found)
 
 
 def emit(line: str, out: Optional[TextIO]) -> None:
