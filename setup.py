@@ -1,9 +1,18 @@
 """Installation of mmeformer.
 
-``pip install -e .`` and ``mim install -e .`` both work. Like the OpenMMLab
-packages, the wheel ships ``configs/``, ``tools/`` and ``model-index.yml``
-under ``mmeformer/.mim`` so that ``mim train mmeformer <config>`` and
-``_base_ = 'mmeformer::<task>/<file>.py'`` find them.
+Like the OpenMMLab packages, mmeformer ships ``configs/``, ``tools/`` and
+``model-index.yml`` under ``mmeformer/.mim`` so that ``mim search/train/test
+mmeformer`` and ``_base_ = 'mmeformer::<task>/<file>.py'`` find them. Both
+mmengine and MIM look in ``<location>/mmeformer/.mim``, ``<location>`` being
+where the installed distribution's metadata lives:
+
+- a wheel (``pip install .``) has them in site-packages;
+- an editable install must be in develop mode, which makes the checkout the
+  location: ``pip install --no-use-pep517 -e .`` or ``mim install -e .``
+  with setuptools<80 (and pip<25.3), as ``tools/setup_env.sh`` does. A PEP
+  660 editable install (setuptools>=80) leaves the location in site-packages,
+  where no ``mmeformer/`` exists. A pyproject.toml would make pip use PEP 660
+  too, so this project has none.
 """
 import os
 import os.path as osp
@@ -37,18 +46,17 @@ def parse_requirements(name: str) -> list:
 
 
 def add_mim_extension() -> None:
-    """Place configs, tools and the model index under ``mmeformer/.mim``.
+    """Link configs, tools and the model index into ``mmeformer/.mim``.
 
-    Editable installs link them, so edits show up without reinstalling;
-    builds copy them into the wheel.
+    Links serve both install kinds: a develop-mode install sees edits without
+    reinstalling, and builds (wheel, sdist) copy the files they point to.
+    Where links cannot be made, the files are copied. Nothing is replaced by
+    a source that does not exist: an unpacked sdist has ``.mim`` only.
     """
-    if 'develop' in sys.argv or any(
-            a.startswith('editable') for a in sys.argv):
-        mode = 'symlink'
-    elif any(a in sys.argv for a in ('sdist', 'bdist_wheel')) or any(
-            a.startswith('bdist') for a in sys.argv):
-        mode = 'copy'
-    else:
+    building = ('develop', 'sdist', 'build', 'build_py')
+    if not any(
+            a in building or a.startswith(('editable', 'bdist'))
+            for a in sys.argv):
         return
 
     mim_root = osp.join(ROOT, 'mmeformer', '.mim')
@@ -56,18 +64,17 @@ def add_mim_extension() -> None:
     for name in MIM_FILES:
         src = osp.join(ROOT, name)
         dst = osp.join(mim_root, name)
+        if not osp.exists(src):
+            continue
         if osp.islink(dst) or osp.isfile(dst):
             os.remove(dst)
         elif osp.isdir(dst):
             shutil.rmtree(dst)
-        if not osp.exists(src):
+        try:
+            os.symlink(osp.relpath(src, mim_root), dst)
             continue
-        if mode == 'symlink':
-            try:
-                os.symlink(osp.relpath(src, mim_root), dst)
-                continue
-            except OSError:
-                warnings.warn(f'Cannot link {dst}; copying it instead.')
+        except OSError:
+            warnings.warn(f'Cannot link {dst}; copying it instead.')
         if osp.isdir(src):
             shutil.copytree(src, dst)
         else:

@@ -124,15 +124,40 @@ if ! "$PY" -c "import mmcv, mmcv.ops, sys; sys.exit(mmcv.__version__ != '$MMCV_V
 fi
 
 # 5. The hosts and this package (editable), with test requirements.
+#    mmeformer is installed in develop mode (mmeformer.egg-link in
+#    site-packages), which makes the checkout the distribution's location.
+#    mmengine (`_base_ = 'mmeformer::...'`) and MIM (`mim search/train/test`)
+#    look for <location>/mmeformer/.mim; a PEP 660 editable install (what pip
+#    does with setuptools >= 80) has site-packages as its location and no
+#    mmeformer/ there. setuptools 80 dropped develop mode, hence <80 (which
+#    also keeps pkg_resources); pip >= 25.3 cannot run it either.
 STAMP="$VENV/.mmeformer-install-stamp"
-WANT="$(cat "$REPO/setup.py" "$REPO"/requirements/*.txt 2>/dev/null | sha1sum | cut -c1-16):$REPO"
+WANT="$(cat "$REPO/setup.py" "$REPO"/requirements/*.txt 2>/dev/null | sha1sum | cut -c1-16):develop:$REPO"
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
   log "installing mmdet, mmsegmentation, mmpretrain and mmeformer (editable)"
+  if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(int(m.version('setuptools').split('.')[0]) >= 80)" 2>/dev/null; then
+    "${PIP[@]}" install -q 'setuptools<80'
+  fi
   # openmim needs opendatalab, whose 0.0.10 pulls openxlab 0.1, which pins
   # setuptools~=60.2, requests~=2.28 and more: pip then downgrades them and
   # prints a resolver ERROR. mim imports neither; opendatalab 0.0.9 has no
   # such dependency.
-  (cd "$REPO" && "${PIP[@]}" install -q -e ".[tests]" 'opendatalab<0.0.10')
+  (cd "$REPO" && "${PIP[@]}" install -q --no-use-pep517 -e ".[tests]" 'opendatalab<0.0.10')
+  # Checked from outside the checkout: inside it, mmeformer.egg-info in the
+  # current folder would make any install mode look right.
+  if ! (cd / && "$PY" - "$REPO" <<'PY' 2>/dev/null
+import os.path as osp, sys
+from mmengine.utils import get_installed_path
+sys.exit(osp.realpath(get_installed_path('mmeformer'))
+         != osp.join(osp.realpath(sys.argv[1]), 'mmeformer'))
+PY
+  ); then
+    echo "setup_env.sh: mmeformer was not installed in develop mode, so" \
+      "'mmeformer::' configs and 'mim search/train mmeformer' cannot find" \
+      "it; pip $("$PY" -m pip --version | cut -d' ' -f2) may be too new" \
+      "(develop mode needs pip<25.3: $PY -m pip install 'pip<25.3')" >&2
+    exit 1
+  fi
   echo "$WANT" > "$STAMP"
 fi
 

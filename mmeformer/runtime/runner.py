@@ -4,8 +4,6 @@ What ``tools/train.py`` and ``tools/test.py`` share: the config with its
 command-line overrides, the host's registries, the work dir, the
 distributed set-up and the Runner itself.
 """
-import difflib
-import os
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -17,7 +15,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..engine.distributed import setup_distributed
-from ..utils import collect_env
+from ..utils import closest_files, collect_env, missing_file_message
 from .errors import ConfigError
 from .hosts import Host, get_host
 
@@ -29,11 +27,9 @@ def _missing_config_message(config: str) -> str:
     folder = osp.dirname(config) or '.'
     message = f'{config}: no such config file.'
     if osp.isdir(folder):
-        names = [n for n in os.listdir(folder) if n.endswith('.py')]
-        close = difflib.get_close_matches(osp.basename(config), names, n=3)
+        close = closest_files(osp.join(folder, osp.basename(config)))
         if close:
-            message += ' Did you mean ' + ' or '.join(
-                osp.join(folder, n) for n in close) + '?'
+            message += ' Did you mean ' + ' or '.join(close) + '?'
     else:
         message += f' The folder {folder} does not exist either.'
     return message + (' The configs are in configs/classification, '
@@ -83,8 +79,10 @@ def load_config(config: str,
         cfg = Config.fromfile(config)
     except SyntaxError as e:
         raise ConfigError(_syntax_error_message(config, e)) from e
-    except (FileNotFoundError, NameError) as e:
-        raise ConfigError(f'{config}: {type(e).__name__}: {e}') from e
+    except FileNotFoundError as e:
+        raise ConfigError(f'{config}: {missing_file_message(e)}') from e
+    except NameError as e:
+        raise ConfigError(f'{config}: NameError: {e}') from e
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher

@@ -5,14 +5,15 @@ from .checkpoint import (UnreadableCheckpointError, UnsafeCheckpointError,
                          register_safe_checkpoint_loader,
                          training_state_globals)
 from .collect_env import collect_env, verify_environment
-from .config import CfgOptionsAction, register_config_prefix
+from .config import (CfgOptionsAction, closest_files, missing_file_message,
+                     register_config_prefix)
 from .size import Grid, Size, parse_size
 
 __all__ = [
     'UnreadableCheckpointError', 'UnsafeCheckpointError', 'describe_problems',
     'extract_state_dict', 'load_from_local', 'read_checkpoint',
     'register_safe_checkpoint_loader', 'training_state_globals', 'collect_env',
-    'verify_environment', 'CfgOptionsAction', 'register_config_prefix', 'Grid',
-    'Size', 'parse_size', 'atomic_output', 'atomic_torch_save',
-    'atomic_write_bytes'
+    'verify_environment', 'CfgOptionsAction', 'closest_files',
+    'missing_file_message', 'register_config_prefix', 'Grid', 'Size',
+    'parse_size', 'atomic_output', 'atomic_torch_save', 'atomic_write_bytes'
 ]

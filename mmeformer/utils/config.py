@@ -10,14 +10,33 @@ Importing :mod:`mmeformer` calls it; our tools import mmeformer before they
 parse a config. A script of your own does the same: ``import mmeformer``
 before ``Config.fromfile``.
 
+mmengine, like MIM, finds the configs in ``<location>/mmeformer/.mim``, where
+``<location>`` is where the installed distribution's metadata lives. A wheel
+and a develop-mode install (``tools/setup_env.sh``) satisfy this; a PEP 660
+editable install does not (see the README, Installation).
+:func:`missing_file_message` says which of these went wrong when a config
+cannot be read, and :func:`closest_files` suggests the names meant.
+
 :class:`CfgOptionsAction` reads the tools' ``--cfg-options``.
 """
 import argparse
+import difflib
+import os
+import os.path as osp
+import re
+from typing import List
 
 from mmengine.config import DictAction
 from mmengine.config import utils as config_utils
+from mmengine.utils import get_installed_path
 
-__all__ = ['CfgOptionsAction', 'register_config_prefix']
+__all__ = [
+    'CfgOptionsAction', 'register_config_prefix', 'closest_files',
+    'missing_file_message'
+]
+
+# How mmengine's ``check_file_exist`` words a missing base config.
+_MISSING_FILE = re.compile(r'file "(.+)" does not exist')
 
 
 class CfgOptionsAction(DictAction):
@@ -48,3 +67,87 @@ def register_config_prefix(prefix: str = 'mmeformer',
             ``.mim/configs``. Defaults to 'mmeformer'.
     """
     config_utils.MODULE2PACKAGE.setdefault(prefix, package)
+
+
+def closest_files(path: str, n: int = 3) -> List[str]:
+    """The files next to ``path`` whose names are closest to its name.
+
+    Args:
+        path (str): A file that does not exist.
+        n (int): At most this many names. Defaults to 3.
+
+    Returns:
+        list[str]: Paths in the folder of ``path`` with its extension, best
+        first; empty if the folder does not exist.
+    """
+    folder = osp.dirname(path) or '.'
+    if not osp.isdir(folder):
+        return []
+    ext = osp.splitext(path)[1]
+    names = [name for name in os.listdir(folder) if name.endswith(ext)]
+    return [
+        osp.join(osp.dirname(path), name)
+        for name in difflib.get_close_matches(osp.basename(path), names, n=n)
+    ]
+
+
+def missing_file_message(error: FileNotFoundError,
+                         prefix: str = 'mmeformer',
+                         package: str = 'mmeformer') -> str:
+    """Say which file ``Config.fromfile`` missed and what to do about it.
+
+    Three cases get their own message: a base config that does not exist
+    (named as written, ``<prefix>::<task>/<file>.py`` for ours, with the
+    closest existing names), and an install of ``package`` in which mmengine
+    cannot find the configs at all.
+
+    Args:
+        error (FileNotFoundError): What ``Config.fromfile`` raised.
+        prefix (str): The config prefix of ``package``. Defaults to
+            'mmeformer'.
+        package (str): The package shipping ``.mim/configs``. Defaults to
+            'mmeformer'.
+
+    Returns:
+        str: One line without the config's own name.
+    """
+    match = _MISSING_FILE.search(str(error))
+    missing = match[1] if match else error.filename
+    if not missing:
+        return f'FileNotFoundError: {error}'
+    missing = osp.abspath(missing)
+    mim_root = osp.join(get_installed_path(package), '.mim')
+    configs = osp.join(mim_root, 'configs')
+    if _is_within(missing, mim_root) and not osp.isdir(configs):
+        return (f'{missing} does not exist: mmengine looks for {prefix} '
+                f'configs in {mim_root}, which this install of {package} '
+                'lacks (a PEP 660 editable install puts none there); '
+                f'reinstall {package} from its checkout with '
+                '`pip install "setuptools<80"` and then '
+                '`pip install --no-use-pep517 -e .` (README, Installation)')
+    if not _is_within(missing, configs):
+        shown, suggestions = missing, closest_files(missing)
+    else:
+        shown = f'{prefix}::{osp.relpath(missing, configs)}'
+        suggestions = [
+            f'{prefix}::{osp.relpath(path, configs)}'
+            for path in closest_files(missing)
+        ]
+    message = f'{shown}: no such config file.'
+    if suggestions:
+        message += ' Did you mean ' + ' or '.join(suggestions) + '?'
+    elif shown != missing:
+        folders = sorted(
+            name for name in os.listdir(configs)
+            if osp.isdir(osp.join(configs, name)))
+        message += (f' The {prefix}:: configs are in ' +
+                    ', '.join(f'{name}/' for name in folders) + '.')
+    elif not osp.isdir(osp.dirname(missing)):
+        message += (f' The folder {osp.dirname(missing)} does not exist '
+                    'either.')
+    return message
+
+
+def _is_within(path: str, folder: str) -> bool:
+    """Whether the absolute ``path`` is ``folder`` or inside it."""
+    return osp.commonpath([path, folder]) == folder
