@@ -1,0 +1,51 @@
+"""A tiny classifier supernet shared by the search tests."""
+import pytest
+import torch
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import MODELS
+
+import mmeformer.search  # noqa: F401  (registers SandwichImageClassifier)
+from mmeformer.testing import randomize_weights
+
+NUM_CLASSES = 4
+#: Two widths per stage, every depth and attention count possible.
+TINY_SPACE = dict(
+    widths=[[8, 16], [16, 24], [24, 32], [32, 48]],
+    min_depths=[1, 1, 1, 1],
+    max_depths=[2, 1, 2, 2],
+    max_attn_blocks=[1, 1],
+    mlp_ratios=[1, 2, 4])
+
+
+def classifier_cfg(**kwargs):
+    cfg = dict(
+        type='mmeformer.SandwichImageClassifier',
+        backbone=dict(
+            type='mmeformer.EfficientFormerV2Supernet',
+            space=TINY_SPACE,
+            final_norm=True,
+            attn_ref_size=32),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(
+            type='mmeformer.EfficientFormerClsHead',
+            num_classes=NUM_CLASSES,
+            in_channels=48),
+        data_preprocessor=dict(
+            type='ClsDataPreprocessor',
+            mean=[128., 128., 128.],
+            std=[64., 64., 64.]))
+    cfg.update(kwargs)
+    return cfg
+
+
+@pytest.fixture
+def build_supernet_classifier():
+
+    def build(seed=0, **kwargs):
+        torch.manual_seed(seed)
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            model = MODELS.build(classifier_cfg(**kwargs))
+        model.init_weights()
+        return randomize_weights(model, seed)
+
+    return build
