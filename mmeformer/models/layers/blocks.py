@@ -89,8 +89,8 @@ class ConvMlp(nn.Module):
     BN)``. V1's Meta4D blocks use it without ``mid``, every V2 block with it.
     The 1x1 convolutions of ``fc1`` and ``fc2`` start from a truncated normal
     (std 0.02) with zero biases, as in the official models. The official
-    ``mid`` is created after that initialisation and keeps PyTorch's default
-    (not ConvModule's Kaiming init), and so does ours.
+    ``mid`` is created after that initialisation and keeps PyTorch's default,
+    as every :func:`conv_bn` unit does.
 
     Modified from ``Mlp`` of the `official repo
     <https://github.com/snap-research/EfficientFormer>`_.
@@ -125,8 +125,6 @@ class ConvMlp(nn.Module):
         self.fc2 = conv_bn(hidden_channels, in_channels)
         for unit in (self.fc1, self.fc2):
             trunc_normal_init(unit.conv, std=0.02, bias=0.)
-        if self.mid is not None:
-            self.mid.conv.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.fc1(x)

@@ -22,7 +22,10 @@ def conv_bn(in_channels: int,
     Every such unit is a :class:`mmcv.cnn.ConvModule` with children ``conv``
     and ``bn``, which is what :func:`fuse_conv_bn` folds in deploy mode.
     The conv keeps its bias, as in the official models: their checkpoints
-    store it, and folding absorbs it anyway.
+    store it, and folding absorbs it anyway. It also starts from PyTorch's
+    default initialisation (uniform within ``1 / sqrt(fan_in)``, weight and
+    bias), as every official convolution but the MLPs' 1x1s does, rather
+    than from ConvModule's Kaiming-normal (fan_out, ReLU gain, zero bias).
 
     Args:
         in_channels (int): Input channels.
@@ -43,7 +46,7 @@ def conv_bn(in_channels: int,
     with warnings.catch_warnings():
         # ConvModule warns about a conv bias before BN; it is deliberate here.
         warnings.filterwarnings('ignore', message='Unnecessary conv bias')
-        return ConvModule(
+        unit = ConvModule(
             in_channels,
             out_channels,
             kernel_size,
@@ -54,6 +57,8 @@ def conv_bn(in_channels: int,
             norm_cfg=dict(type='BN'),
             act_cfg=act_cfg,
             order=order)
+    unit.conv.reset_parameters()
+    return unit
 
 
 @dataclass
