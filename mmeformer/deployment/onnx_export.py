@@ -51,8 +51,9 @@ def export_onnx(model: nn.Module,
         dynamic (bool): Dynamic batch, height and width. Defaults to False.
         opset_version (int): ONNX opset, in :data:`OPSET_RANGE`.
             Defaults to 17.
-        in_channels (int): Channels of the input (3 for images; a single
-            block of a network takes its feature map). Defaults to 3.
+        in_channels (int): Channels of the input: 3 for an image, at least
+            :data:`~.files.MIN_SIZE` pixels a side; any other number for
+            the feature map of a single block, of any size. Defaults to 3.
 
     Returns:
         str: The absolute path written.
@@ -61,7 +62,10 @@ def export_onnx(model: nn.Module,
         SetupError: On a too small shape, an unsupported opset or a missing
             output folder, before anything is written.
     """
-    height, width = check_shape(shape)
+    if in_channels == 3:
+        height, width = check_shape(shape)
+    else:
+        height, width = (int(side) for side in shape)
     check_opset(opset_version)
     output_file = check_output_path(output_file)
     # torch.onnx.export restores the wrapper's own mode on the whole model
