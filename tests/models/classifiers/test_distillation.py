@@ -99,7 +99,11 @@ def test_loss_is_the_official_formula(build, distillation_type, tau):
     losses = model.loss(inputs, samples)
     assert set(losses) == {'loss_cls', 'loss_distill'}
 
-    cls, dist = model.head.classifier_scores(model.extract_feat(inputs))
+    # The two classifiers' logits, each from its own layer: a swap of
+    # head and dist_head anywhere in the model changes the loss.
+    feature = model.extract_feat(inputs)[-1]
+    cls, dist = model.head.head(feature), model.head.dist_head(feature)
+    assert not torch.allclose(cls, dist, atol=1e-3)
     teacher = model.teacher.model(inputs)
     if distillation_type == 'hard':
         distill = F.cross_entropy(dist, teacher.argmax(dim=1))
@@ -200,15 +204,24 @@ def test_without_teacher_it_is_the_head_loss(build):
 
 
 def test_teacher_checkpoint_is_loaded_strictly(build, tmp_path):
-    teacher = build(teacher=TEACHER).teacher
+    # The file's weights differ from those a teacher starts with (``build``
+    # seeds alike): only a teacher that read the file holds them.
+    fresh = build(teacher=TEACHER).teacher.state_dict()
+    generator = torch.Generator().manual_seed(2)
+    saved = {
+        k: v + torch.randn(v.shape, generator=generator)
+        if v.is_floating_point() else v + 1
+        for k, v in fresh.items()
+    }
     path = str(tmp_path / 'teacher.pth')
-    torch.save({'state_dict': teacher.state_dict()}, path)
+    torch.save({'state_dict': saved}, path)
     pretrained = dict(
         TEACHER, init_cfg=dict(type='Pretrained', checkpoint=path))
-    loaded = build(teacher=pretrained).teacher
-    for a, b in zip(teacher.state_dict().values(),
-                    loaded.state_dict().values()):
-        assert torch.equal(a, b)
+    loaded = build(teacher=pretrained).teacher.state_dict()
+    assert list(loaded) == list(saved)
+    for key, value in saved.items():
+        assert not torch.equal(value, fresh[key]), key
+        assert torch.equal(loaded[key], value), key
 
     # A teacher of 7 classes: the head's shapes do not fit 5.
     other = build(teacher=dict(TEACHER, num_classes=7)).teacher
