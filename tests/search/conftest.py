@@ -38,6 +38,16 @@ def classifier_cfg(**kwargs):
     return cfg
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run these small models on one thread: on a busy machine two threads
+    of tiny convolutions wait for each other far longer than they compute."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def build_supernet_classifier():
 

@@ -20,6 +20,16 @@ TINY_SPACE = dict(
     mlp_ratios=[1, 2, 4])
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models on one thread: on a busy machine two threads of tiny
+    convolutions wait for each other far longer than they compute."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='module')
 def supernet(randomize):
     model = EfficientFormerV2Supernet(
