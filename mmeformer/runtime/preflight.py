@@ -12,6 +12,7 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from ..utils import CHECKPOINT_HINTS
 from .errors import MissingResourceError
 
 __all__ = ['check_train', 'check_test']
@@ -34,34 +35,6 @@ DATASET_HINTS = {
     'README.md)',
 }
 
-CHECKPOINT_HINTS = {
-    'init':
-    'the dense configs start from official ImageNet classifiers converted '
-    'by `python tools/model_converters/efficientformer_to_mmeformer.py '
-    '--source official <official .pth>`, which writes '
-    'checkpoints/<model>_in1k.pth by default (the official files are '
-    'linked from configs/classification/README.md). To start from random '
-    'weights instead, add --cfg-options model.backbone.init_cfg=None',
-    'teacher':
-    "the ImageNet configs distil from DeiT's RegNetY-16GF teacher, "
-    'regnety_160-a5fe301d.pth (https://dl.fbaipublicfiles.com/deit/'
-    "regnety_160-a5fe301d.pth, also timm's regnety_160.deit_in1k); "
-    '`python tools/model_converters/timm_teacher_to_mmeformer.py '
-    'regnety_160-a5fe301d.pth` checks it and writes checkpoints/'
-    'regnety_160_deit_in1k.pth. To train without a teacher, use the '
-    '*_no-teacher_in1k.py configs or add --cfg-options model.teacher=None',
-    'load_from':
-    'load_from names a checkpoint to start from: a file written by '
-    'tools/train.py (work_dirs/<config>/epoch_N.pth or iter_N.pth) or a '
-    'converted one',
-    'resume':
-    'pass a checkpoint written by tools/train.py, or --resume alone to '
-    'continue from the latest one in the work dir',
-    'test':
-    'pass a checkpoint written by tools/train.py (work_dirs/<config>/'
-    'epoch_N.pth or iter_N.pth) or one converted by '
-    'tools/model_converters/efficientformer_to_mmeformer.py',
-}
 
 
 def _is_local(path: Any) -> bool:

@@ -1,12 +1,15 @@
 from .atomic_files import atomic_output, atomic_torch_save, atomic_write_bytes
-from .checkpoint import (UnreadableCheckpointError, UnsafeCheckpointError,
-                         describe_problems, extract_state_dict,
+from .checkpoint import (CHECKPOINT_HINTS, UnreadableCheckpointError,
+                         UnsafeCheckpointError, describe_problems, extract_state_dict,
                          load_from_local, read_checkpoint,
                          register_safe_checkpoint_loader,
                          training_state_globals)
 from .collect_env import collect_env, verify_environment
 from .config import (CfgOptionsAction, closest_files, missing_file_message,
                      register_config_prefix)
+from .errors import (CheckpointError, ConfigError, MissingResourceError,
+                     SetupError, UnknownHostError, UnsupportedOptionError)
+from .host_warnings import quiet_host_warnings
 from .size import Grid, Size, parse_size
 
 __all__ = [
@@ -15,5 +18,8 @@ __all__ = [
     'register_safe_checkpoint_loader', 'training_state_globals', 'collect_env',
     'verify_environment', 'CfgOptionsAction', 'closest_files',
     'missing_file_message', 'register_config_prefix', 'Grid', 'Size',
-    'parse_size', 'atomic_output', 'atomic_torch_save', 'atomic_write_bytes'
+    'parse_size', 'atomic_output', 'atomic_torch_save', 'atomic_write_bytes',
+    'CHECKPOINT_HINTS', 'SetupError', 'MissingResourceError',
+    'UnknownHostError', 'UnsupportedOptionError', 'ConfigError',
+    'CheckpointError', 'quiet_host_warnings'
 ]

@@ -34,7 +34,7 @@ from mmengine.utils import digit_version
 __all__ = [
     'UnsafeCheckpointError', 'UnreadableCheckpointError', 'load_from_local',
     'read_checkpoint', 'extract_state_dict', 'register_safe_checkpoint_loader',
-    'training_state_globals', 'describe_problems'
+    'training_state_globals', 'describe_problems', 'CHECKPOINT_HINTS'
 ]
 
 
@@ -44,6 +44,40 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 
 class UnreadableCheckpointError(ValueError):
     """A checkpoint file cannot be read; the message says why."""
+
+
+#: How to get the checkpoints a run reads, by role: the ImageNet start of
+#: the dense configs (``init``), the distillation ``teacher``, ``load_from``,
+#: ``resume`` and the checkpoint of a ``test`` run. The tools' messages and
+#: the models' (the teacher's) share them.
+CHECKPOINT_HINTS = {
+    'init':
+    'the dense configs start from official ImageNet classifiers converted '
+    'by `python tools/model_converters/efficientformer_to_mmeformer.py '
+    '--source official <official .pth>`, which writes '
+    'checkpoints/<model>_in1k.pth by default (the official files are '
+    'linked from configs/classification/README.md). To start from random '
+    'weights instead, add --cfg-options model.backbone.init_cfg=None',
+    'teacher':
+    "the ImageNet configs distil from DeiT's RegNetY-16GF teacher, "
+    'regnety_160-a5fe301d.pth (https://dl.fbaipublicfiles.com/deit/'
+    "regnety_160-a5fe301d.pth, also timm's regnety_160.deit_in1k); "
+    '`python tools/model_converters/timm_teacher_to_mmeformer.py '
+    'regnety_160-a5fe301d.pth` checks it and writes checkpoints/'
+    'regnety_160_deit_in1k.pth. To train without a teacher, use the '
+    '*_no-teacher_in1k.py configs or add --cfg-options model.teacher=None',
+    'load_from':
+    'load_from names a checkpoint to start from: a file written by '
+    'tools/train.py (work_dirs/<config>/epoch_N.pth or iter_N.pth) or a '
+    'converted one',
+    'resume':
+    'pass a checkpoint written by tools/train.py, or --resume alone to '
+    'continue from the latest one in the work dir',
+    'test':
+    'pass a checkpoint written by tools/train.py (work_dirs/<config>/'
+    'epoch_N.pth or iter_N.pth) or one converted by '
+    'tools/model_converters/efficientformer_to_mmeformer.py',
+}
 
 
 #: Keys under which checkpoints nest their state dict, tried in this order:

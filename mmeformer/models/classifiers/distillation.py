@@ -12,9 +12,8 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 
 from mmeformer.registry import MODELS
-from mmeformer.runtime.errors import (CheckpointError, ConfigError,
-                                      MissingResourceError)
-from mmeformer.runtime.preflight import CHECKPOINT_HINTS
+from mmeformer.utils import (CHECKPOINT_HINTS, CheckpointError, ConfigError,
+                             MissingResourceError)
 from ..heads import EfficientFormerClsHead
 
 __all__ = ['DistillationImageClassifier', 'distillation_loss']
