@@ -1,0 +1,256 @@
+"""What ``tools/search.py`` runs: check every input, then search, extract
+and report."""
+import json
+import os
+import os.path as osp
+from typing import Callable, List, Optional
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.dist import get_dist_info
+from mmengine.registry import DefaultScope
+
+from mmeformer.models.backbones import (EfficientFormerV2Space,
+                                        EfficientFormerV2Supernet)
+from mmeformer.runtime.errors import CheckpointError, ConfigError
+from mmeformer.utils import UnreadableCheckpointError, read_checkpoint
+from .extract import subnet_model_config, write_subnet
+from .greedy import GreedySearch, Measure
+from .mes import MobileEfficiencyScore
+from .report import (path_rows, plot_path, write_path_csv,
+                     write_path_markdown)
+from .scoring import SubnetScorer
+
+__all__ = ['SearchSession']
+
+FINGERPRINT_KEY = 'backbone.space_fingerprint'
+
+
+def _build(model_cfg: dict, meta: bool = False) -> nn.Module:
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        if meta:
+            with torch.device('meta'):
+                return MODELS.build(model_cfg)
+        return MODELS.build(model_cfg)
+
+
+def _fixed_batches(loader_cfg: dict, num_batches: int,
+                   seed: int) -> List[dict]:
+    """``num_batches`` batches of a fixed random subset of a dataloader
+    config's dataset, the same in every process."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import FUNCTIONS
+    from mmpretrain.registry import DATASETS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        dataset = DATASETS.build(loader_cfg['dataset'])
+        collate_cfg = loader_cfg.get('collate_fn')
+        collate = pseudo_collate if collate_cfg is None else FUNCTIONS.get(
+            collate_cfg['type'])
+    size = loader_cfg['batch_size']
+    order = torch.randperm(
+        len(dataset), generator=torch.Generator().manual_seed(seed))
+    if len(dataset) < size:
+        raise ConfigError(f'the search data set has {len(dataset)} images, '
+                          f'fewer than one batch ({size})')
+    num_batches = min(num_batches, len(dataset) // size)
+    return [
+        collate([dataset[int(i)] for i in order[k * size:(k + 1) * size]])
+        for k in range(num_batches)
+    ]
+
+
+class SearchSession:
+    """One search: the config's supernet classifier with its checkpoint, a
+    latency table, budgets and a work dir.
+
+    Everything that can be refused is checked in the constructor and
+    :meth:`check_budget`, before data are read or anything is written: the
+    config's model, the checkpoint's space, the table's device, space and
+    input size, the budgets.
+
+    Args:
+        cfg (Config): The supernet config (``model.backbone`` an
+            ``EfficientFormerV2Supernet``, ``search.input_size`` the size
+            of the latency table).
+        checkpoint (str): The trained supernet.
+        table (str): The latency table file.
+        max_latency (float, optional): Budget in ms.
+        max_params (float, optional): Budget in millions of parameters.
+        work_dir (str): Output folder.
+        runtime (str, optional): The runtime the table must be of.
+        precision (str, optional): The precision it must be of.
+        mes (MobileEfficiencyScore): The score.
+        log (callable): Logs a line.
+    """
+
+    def __init__(self, cfg: Config, checkpoint: str, table: str,
+                 max_latency: Optional[float], max_params: Optional[float],
+                 work_dir: str, runtime: Optional[str] = None,
+                 precision: Optional[str] = None,
+                 mes: Optional[MobileEfficiencyScore] = None,
+                 log: Callable[[str], None] = print) -> None:
+        from mmeformer.latency import (LatencyTable, LatencyTableError,
+                                       device_name)
+        self.cfg = cfg
+        self.log = log
+        self.work_dir = work_dir
+        self.checkpoint = checkpoint
+        self.max_latency, self.max_params = max_latency, max_params
+        self.mes = mes or MobileEfficiencyScore()
+        self._params = {}
+        backbone = cfg.model.get('backbone', {})
+        if 'EfficientFormerV2Supernet' not in str(backbone.get('type')):
+            raise ConfigError(
+                f'{cfg.filename}: model.backbone must be an '
+                'mmeformer.EfficientFormerV2Supernet to search, got '
+                f"{backbone.get('type')!r}")
+        space = backbone.get('space')
+        self.space = (EfficientFormerV2Space.default() if space is None else
+                      EfficientFormerV2Space.from_dict(space))
+        search_cfg = cfg.get('search', {})
+        if 'input_size' not in search_cfg:
+            raise ConfigError(
+                f'{cfg.filename}: set search.input_size, the input size the '
+                'latency table must be measured at (e.g. search = '
+                'dict(input_size=112))')
+        self.search_cfg = search_cfg
+        expect = dict(
+            space_fingerprint=self.space.fingerprint(),
+            input_size=search_cfg['input_size'],
+            device=device_name())
+        if runtime:
+            expect['runtime'] = runtime
+        if precision:
+            expect['precision'] = precision
+        try:
+            self.table = LatencyTable.load(table, expect=expect)
+        except LatencyTableError as e:
+            raise ConfigError(f'--latency-table: {e}') from None
+        self._check_checkpoint()
+
+    def _check_checkpoint(self) -> None:
+        if not osp.isfile(self.checkpoint):
+            raise CheckpointError(f'{self.checkpoint} does not exist; train '
+                                  'the supernet first with tools/train.py '
+                                  f'{self.cfg.filename}')
+        try:
+            ckpt = read_checkpoint(self.checkpoint)
+        except UnreadableCheckpointError as e:
+            raise CheckpointError(str(e)) from None
+        state_dict = ckpt.get('state_dict', ckpt)
+        found = state_dict.get(FINGERPRINT_KEY)
+        if found is None:
+            raise CheckpointError(
+                f'{self.checkpoint} is not a supernet classifier checkpoint '
+                f'(no {FINGERPRINT_KEY}); pass the checkpoint that '
+                f'tools/train.py {self.cfg.filename} wrote')
+        found = bytes(found.tolist()).decode(errors='replace')
+        if found != self.space.fingerprint():
+            raise CheckpointError(
+                f'{self.checkpoint} holds a supernet of another search space '
+                f'(fingerprint {found}, the config\'s '
+                f'{self.space.fingerprint()}); search with the config it '
+                'was trained with')
+        self.state_dict = state_dict
+
+    # -- the three measures ------------------------------------------------
+
+    def latency(self, arch: dict) -> float:
+        """Predicted ms from the table."""
+        from mmeformer.latency import predict_latency
+        return predict_latency(arch, self.table)
+
+    def params(self, arch: dict) -> float:
+        """Millions of parameters of the plain classifier of ``arch``."""
+        key = json.dumps(arch, sort_keys=True)
+        if key not in self._params:
+            model = _build(
+                subnet_model_config(self.cfg.model, arch), meta=True)
+            self._params[key] = sum(
+                p.numel() for p in model.parameters()) / 1e6
+        return self._params[key]
+
+    def check_budget(self) -> None:
+        """Refuse a budget no subnet meets (before any data are read)."""
+        from .greedy import check_budget
+        check_budget(self.space, self.latency, self.params, self.max_latency,
+                     self.max_params)
+
+    # -- the search --------------------------------------------------------
+
+    def build_scorer(self) -> SubnetScorer:
+        """Build the model, load the checkpoint, read the fixed batches."""
+        model = _build(self.cfg.model)
+        model.load_state_dict(self.state_dict, strict=True)
+        if torch.cuda.is_available():
+            model = model.cuda()
+        model.eval()
+        prepare = self.search_cfg.get('calibration_batches', 4)
+        score = self.search_cfg.get('scoring_batches', 8)
+        seed = self.search_cfg.get('seed', 0)
+        loader = self.cfg.get('search_dataloader', self.cfg.val_dataloader)
+
+        def batches(loader_cfg, num):
+            out = []
+            for data in _fixed_batches(loader_cfg, num, seed):
+                data = model.data_preprocessor(data, False)
+                labels = torch.cat(
+                    [s.gt_label for s in data['data_samples']])
+                out.append((data['inputs'], labels.to(data['inputs'].device)))
+            return out
+
+        return SubnetScorer(model,
+                            batches(self.cfg.train_dataloader, prepare),
+                            batches(loader, score))
+
+    def run(self, max_steps: Optional[int] = None) -> List[Measure]:
+        """Search, then write the outputs (rank 0)."""
+        rank, _ = get_dist_info()
+        self.check_budget()
+        scorer = self.build_scorer()
+        os.makedirs(self.work_dir, exist_ok=True)
+        searcher = GreedySearch(
+            self.space,
+            scorer,
+            self.latency,
+            self.params,
+            self.max_latency,
+            self.max_params,
+            state_file=osp.join(self.work_dir, 'search_state.json'),
+            mes=self.mes,
+            settings=dict(
+                config=osp.abspath(self.cfg.filename),
+                checkpoint=osp.abspath(self.checkpoint),
+                table_meta=self.table.meta,
+                search=dict(self.search_cfg)),
+            write=rank == 0,
+            log=self.log)
+        path = searcher.run(max_steps)
+        if not searcher.done() or rank != 0:
+            return path
+        self.finish(scorer, path)
+        return path
+
+    def finish(self, scorer: SubnetScorer, path: List[Measure]) -> None:
+        """Extract the found arch, measure it, write the report."""
+        from mmeformer.latency import measure_networks
+        found = path[-1].arch
+        scorer.score(found)  # its own BatchNorm statistics
+        target = _build(subnet_model_config(self.cfg.model, found), meta=True)
+        config, ckpt = write_subnet(self.cfg, scorer.model, found,
+                                    self.work_dir, target, name='found')
+        self.log(f'found arch: {config} and {ckpt}')
+        measured = measure_networks([found], self.table)[0]
+        self.log(f'found arch: predicted {path[-1].latency_ms:.3f} ms, '
+                 f'measured {measured:.3f} ms (budget '
+                 f'{self.max_latency} ms), {path[-1].params_m:.3f} M '
+                 f'parameters, top-1 {path[-1].accuracy:.2f} % on the '
+                 'scoring subset')
+        rows = path_rows(path, {len(path) - 1: measured})
+        write_path_csv(rows, osp.join(self.work_dir, 'search_path.csv'))
+        write_path_markdown(rows, osp.join(self.work_dir, 'search_path.md'))
+        plot_path(path, osp.join(self.work_dir, 'search_path.png'),
+                  self.max_latency)
+

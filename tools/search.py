@@ -1,0 +1,134 @@
+"""Search the EfficientFormerV2 supernet of a config for the most accurate
+subnet within a latency and a size budget on this device."""
+import argparse
+import logging
+
+import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
+from mmeformer.runtime import (add_config_arguments, add_launcher_arguments,
+                               exit_on_setup_error, load_config,
+                               parse_tool_args)
+from mmeformer.runtime.errors import ConfigError
+
+EPILOG = """\
+The fine-grained joint search of EfficientFormerV2 (arXiv 2212.08059,
+Section 4): from the largest subnet, every step scores each action (one
+stage's width one step down, one stage's last block dropped, one block's MLP
+ratio one step down, one attention block dropped) on a fixed subset of the
+config's held-out data (search_dataloader, else val_dataloader) after
+recalibrating BatchNorm on training batches, and takes the action with the
+smallest accuracy drop per gain in Mobile Efficiency Score (latency from the
+table, parameters of the plain classifier), until both budgets hold.
+
+Refused before any work: a table of another device, runtime, precision,
+input size (search.input_size of the config) or space, a checkpoint of
+another space, a budget that even the smallest subnet misses (its latency
+and size are named). A killed search continues from its last finished step
+when run again with the same arguments (WORK_DIR/search_state.json).
+
+Writes into WORK_DIR: found.py and found.pth (the found arch as a plain
+EfficientFormerV2 classifier, for tools/train.py fine-tuning, tools/test.py
+and tools/deployment/pytorch2onnx.py), search_path.csv / .md (each step's
+action, top-1, predicted latency, parameters, MES; measured latency of the
+found arch) and search_path.png (top-1 against latency).
+
+examples:
+  python tools/search.py configs/search/eformerv2_supernet_shapes.py \\
+      work_dirs/supernet/iter_3000.pth \\
+      --latency-table work_dirs/latency/torch_fp32_112.json \\
+      --max-latency 4.0 --work-dir work_dirs/search
+  torchrun --nproc_per_node 8 tools/search.py CONFIG CKPT --latency-table T \\
+      --max-latency 2.0 --max-params 5 --launcher pytorch
+"""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Search an EfficientFormerV2 supernet for the best '
+        'subnet within a latency and a size budget.',
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(
+        parser,
+        checkpoint='positional',
+        checkpoint_help='the trained supernet (tools/train.py CONFIG)',
+        cfg_options_example='search.scoring_batches=4')
+    parser.add_argument(
+        '--latency-table',
+        required=True,
+        help='latency table of this device at search.input_size '
+        '(tools/analysis_tools/latency_table.py build --space ...)')
+    parser.add_argument(
+        '--max-latency', type=float, help='latency budget in ms')
+    parser.add_argument(
+        '--max-params',
+        type=float,
+        help='size budget in millions of parameters (whole classifier)')
+    parser.add_argument(
+        '--runtime', help='refuse a table of another runtime')
+    parser.add_argument(
+        '--precision', help='refuse a table of another precision')
+    parser.add_argument(
+        '--work-dir', default='work_dirs/search', help='output folder')
+    parser.add_argument(
+        '--latency-alpha',
+        type=float,
+        default=0.5,
+        help='weight of latency in the MES (default: 0.5)')
+    parser.add_argument(
+        '--params-alpha',
+        type=float,
+        default=0.5,
+        help='weight of size in the MES (default: 0.5)')
+    parser.add_argument(
+        '--max-steps',
+        type=int,
+        help='stop after this many steps (continue later with the same '
+        'arguments)')
+    add_launcher_arguments(parser, 'search')
+    args = parse_tool_args(parser, argv)
+    if args.max_latency is None and args.max_params is None:
+        parser.error('give --max-latency, --max-params or both')
+    return parser, args
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    with exit_on_setup_error(parser):
+        from mmengine.dist import get_rank, init_dist
+        from mmengine.logging import print_log
+
+        from mmeformer.search import (BudgetError, MobileEfficiencyScore,
+                                      SearchStateError)
+        from mmeformer.search.session import SearchSession
+        if args.launcher != 'none':
+            import torch
+            init_dist(
+                args.launcher,
+                backend='nccl' if torch.cuda.is_available() else 'gloo')
+        cfg = load_config(args.config, args.cfg_options, args.work_dir)
+
+        def log(line):
+            if get_rank() == 0:
+                print_log(line, logger='current', level=logging.INFO)
+
+        try:
+            session = SearchSession(
+                cfg,
+                args.checkpoint,
+                args.latency_table,
+                args.max_latency,
+                args.max_params,
+                args.work_dir,
+                runtime=args.runtime,
+                precision=args.precision,
+                mes=MobileEfficiencyScore(
+                    latency_alpha=args.latency_alpha,
+                    params_alpha=args.params_alpha),
+                log=log)
+            session.run(args.max_steps)
+        except (BudgetError, SearchStateError) as e:
+            raise ConfigError(str(e)) from None
+
+
+if __name__ == '__main__':
+    main()
