@@ -129,14 +129,20 @@ fi
 #    mmengine (`_base_ = 'mmeformer::...'`) and MIM (`mim search/train/test`)
 #    look for <location>/mmeformer/.mim; a PEP 660 editable install (what pip
 #    does with setuptools >= 80) has site-packages as its location and no
-#    mmeformer/ there. setuptools 80 dropped develop mode, hence <80 (which
-#    also keeps pkg_resources); pip >= 25.3 cannot run it either.
+#    mmeformer/ there. setuptools 80 and pip 25.3 dropped develop mode,
+#    hence setuptools<80 (which keeps pkg_resources too) and pip<25.3.
 STAMP="$VENV/.mmeformer-install-stamp"
 WANT="$(cat "$REPO/setup.py" "$REPO"/requirements/*.txt 2>/dev/null | sha1sum | cut -c1-16):develop:$REPO"
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
   log "installing mmdet, mmsegmentation, mmpretrain and mmeformer (editable)"
-  if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(int(m.version('setuptools').split('.')[0]) >= 80)" 2>/dev/null; then
-    "${PIP[@]}" install -q 'setuptools<80'
+  if ! "$PY" - <<'PY' 2>/dev/null
+import importlib.metadata as m, sys
+def version(name):
+    return tuple(int(p) for p in m.version(name).split('.')[:2])
+sys.exit(version('setuptools') >= (80,) or version('pip') >= (25, 3))
+PY
+  then
+    "${PIP[@]}" install -q 'setuptools<80' 'pip<25.3'
   fi
   # openmim needs opendatalab, whose 0.0.10 pulls openxlab 0.1, which pins
   # setuptools~=60.2, requests~=2.28 and more: pip then downgrades them and
@@ -152,10 +158,9 @@ sys.exit(osp.realpath(get_installed_path('mmeformer'))
          != osp.join(osp.realpath(sys.argv[1]), 'mmeformer'))
 PY
   ); then
-    echo "setup_env.sh: mmeformer was not installed in develop mode, so" \
+    echo "setup_env.sh: mmeformer is not installed in develop mode, so" \
       "'mmeformer::' configs and 'mim search/train mmeformer' cannot find" \
-      "it; pip $("$PY" -m pip --version | cut -d' ' -f2) may be too new" \
-      "(develop mode needs pip<25.3: $PY -m pip install 'pip<25.3')" >&2
+      "its configs (see README, Installation)" >&2
     exit 1
   fi
   echo "$WANT" > "$STAMP"

@@ -96,10 +96,10 @@ def missing_file_message(error: FileNotFoundError,
                          package: str = 'mmeformer') -> str:
     """Say which file ``Config.fromfile`` missed and what to do about it.
 
-    Three cases get their own message: a base config that does not exist
-    (named as written, ``<prefix>::<task>/<file>.py`` for ours, with the
-    closest existing names), and an install of ``package`` in which mmengine
-    cannot find the configs at all.
+    A base config that does not exist is named as ``_base_`` names it
+    (``<prefix>::<task>/<file>.py`` for ours), with the closest existing
+    names; an install of ``package`` in which mmengine finds no configs at
+    all gets how to reinstall it.
 
     Args:
         error (FileNotFoundError): What ``Config.fromfile`` raised.
@@ -119,12 +119,13 @@ def missing_file_message(error: FileNotFoundError,
     mim_root = osp.join(get_installed_path(package), '.mim')
     configs = osp.join(mim_root, 'configs')
     if _is_within(missing, mim_root) and not osp.isdir(configs):
-        return (f'{missing} does not exist: mmengine looks for {prefix} '
-                f'configs in {mim_root}, which this install of {package} '
-                'lacks (a PEP 660 editable install puts none there); '
-                f'reinstall {package} from its checkout with '
-                '`pip install "setuptools<80"` and then '
-                '`pip install --no-use-pep517 -e .` (README, Installation)')
+        return (f'{missing} does not exist: mmengine and MIM look for '
+                f'{prefix} configs in {mim_root}, which this install of '
+                f'{package} lacks (a PEP 660 editable install puts none '
+                f'there); reinstall {package} in develop mode: '
+                '`pip install "setuptools<80" "pip<25.3"`, then '
+                '`pip install --no-use-pep517 -e .` in its checkout (README, '
+                'Installation)')
     if not _is_within(missing, configs):
         shown, suggestions = missing, closest_files(missing)
     else:
