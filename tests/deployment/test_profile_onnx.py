@@ -47,7 +47,7 @@ def test_groups_nodes_by_op_type_and_bias_resize(tool, dynamic_file, capsys):
     assert len(totals) > 1
     tool['main']([dynamic_file, '--shape', '20', '24', '--top', '1'])
     printed = capsys.readouterr().out
-    assert printed.startswith('| op type | share |')
+    assert printed.startswith('| runtime | op type | count | total (ms) |')
     assert '| other |' in printed
 
 

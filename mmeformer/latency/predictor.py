@@ -1,0 +1,138 @@
+"""Predict a network's latency from a table: the sum of its blocks' entries,
+optionally corrected by a per-runtime fit against measured networks."""
+from typing import Dict, List, Sequence, Union
+
+import numpy as np
+
+from mmeformer.models.backbones import ArchOutsideSpaceError, EfficientFormerV2
+from .blocks import arch_blocks
+from .table import LatencyTable, LatencyTableError
+
+__all__ = [
+    'resolve_arch', 'latency_parts', 'predict_latency', 'fit_correction',
+    'PARTS'
+]
+
+#: The parts a prediction is summed in: the stem goes with stage 0, each
+#: downsample with the stage it opens, the head with stage 3.
+PARTS = ('stage0', 'stage1', 'stage2', 'stage3')
+
+
+def resolve_arch(arch: Union[str, dict], table: LatencyTable) -> dict:
+    """The arch dict of a published name or a dict, checked against the
+    table's space.
+
+    Raises:
+        ArchOutsideSpaceError: Naming the stage or block of ``arch`` the
+            table's space does not hold.
+    """
+    name = arch if isinstance(arch, str) else None
+    if name is not None:
+        if name.lower() not in EfficientFormerV2.arch_zoo:
+            raise ArchOutsideSpaceError(
+                f'unknown arch {name!r}: give an arch dict or one of '
+                f'{sorted(EfficientFormerV2.arch_zoo)}')
+        arch = table.space.published(name)
+    try:
+        return table.space.check(arch)
+    except ArchOutsideSpaceError as error:
+        what = f'arch {name!r}' if name else 'the arch'
+        raise ArchOutsideSpaceError(
+            f"{what} lies outside the latency table's search space: "
+            f'{error}') from None
+
+
+def latency_parts(arch: Union[str, dict],
+                  table: LatencyTable) -> Dict[str, float]:
+    """The summed milliseconds of an arch's blocks per part (:data:`PARTS`).
+
+    Args:
+        arch (str | dict): A published V2 name (``'s0'`` ... ``'l'``) or an
+            :class:`EfficientFormerV2` arch dict of the table's space.
+        table (LatencyTable): The table.
+
+    Returns:
+        dict[str, float]: Milliseconds per part.
+
+    Raises:
+        ArchOutsideSpaceError: If the arch is outside the table's space.
+        LatencyTableError: If the table lacks one of its blocks.
+    """
+    arch = resolve_arch(arch, table)
+    parts = dict.fromkeys(PARTS, 0.)
+    for block in arch_blocks(arch, table.with_head):
+        if block.key not in table.entries:
+            raise LatencyTableError(
+                f'the latency table has no entry {block.key} '
+                f'({block.describe()}); finish the table by rerunning its '
+                'build command, which resumes')
+        parts[PARTS[block.stage]] += table.entries[block.key]
+    return parts
+
+
+def predict_latency(arch: Union[str, dict],
+                    table: LatencyTable,
+                    corrected: bool = True) -> float:
+    """Predicted latency of a whole network, in milliseconds.
+
+    The sum of the table's entries for the network's blocks; with a
+    correction in the table (and ``corrected``), ``overhead + sum_i
+    scale_i * part_i`` over the parts of :func:`latency_parts`.
+
+    Args:
+        arch (str | dict): A published V2 name (``'s0'`` ... ``'l'``) or an
+            :class:`EfficientFormerV2` arch dict of the table's space.
+        table (LatencyTable): The table.
+        corrected (bool): Apply the table's correction if it has one.
+            Defaults to True.
+
+    Returns:
+        float: Milliseconds.
+
+    Raises:
+        ArchOutsideSpaceError: Naming the block of ``arch`` outside the
+            table's space.
+        LatencyTableError: If the table lacks one of its blocks.
+    """
+    parts = latency_parts(arch, table)
+    if corrected and table.correction:
+        scales = table.correction['scales']
+        return float(table.correction['overhead'] +
+                     sum(scales[name] * parts[name] for name in PARTS))
+    return float(sum(parts.values()))
+
+
+def fit_correction(table: LatencyTable, archs: Sequence[Union[str, dict]],
+                   measured: Sequence[float]) -> dict:
+    """Fit ``measured ~ overhead + sum_i scale_i * part_i`` by least squares.
+
+    For runtimes whose whole-network graph runs faster (or slower) than its
+    blocks one by one: fusion across blocks, a per-call overhead paid once
+    instead of once per block. Store the result in ``table.correction``.
+
+    Args:
+        table (LatencyTable): The table (its correction is not used).
+        archs (Sequence[str | dict]): Networks measured whole, at least
+            ``len(PARTS) + 2`` of them.
+        measured (Sequence[float]): Their milliseconds.
+
+    Returns:
+        dict: ``overhead`` (ms), ``scales`` (per part) and ``fitted_on``
+        (the number of networks).
+    """
+    if len(archs) != len(measured) or len(archs) < len(PARTS) + 2:
+        raise ValueError(f'a correction needs at least {len(PARTS) + 2} '
+                         'measured networks, one time each')
+    rows: List[List[float]] = []
+    for arch in archs:
+        parts = latency_parts(arch, table)
+        rows.append([1.] + [parts[name] for name in PARTS])
+    coefs, *_ = np.linalg.lstsq(
+        np.array(rows), np.array(measured, dtype=float), rcond=None)
+    return dict(
+        overhead=float(coefs[0]),
+        scales={
+            name: float(c)
+            for name, c in zip(PARTS, coefs[1:])
+        },
+        fitted_on=len(archs))
