@@ -60,7 +60,8 @@ from pycocotools import mask as mask_utils
 __all__ = [
     'SHAPES_CLASSES', 'SHAPES_SEG_CLASSES', 'SHAPES_PALETTE',
     'SHAPES_SEG_PALETTE', 'SHAPES_FORMAT_VERSION', 'generate_shapes',
-    'shapes_meta', 'is_shapes_dataset'
+    'shapes_meta', 'is_shapes_dataset', 'CLS_CLASSES', 'CLS_FORMAT_VERSION',
+    'classification_meta', 'generate_shape_classes'
 ]
 
 #: Object classes; COCO category ids are ``1..3`` in this order.
@@ -365,3 +366,169 @@ def generate_shapes(out_dir: str,
         shutil.rmtree(out_dir)
     os.replace(tmp_dir, out_dir)
     return dict(meta, num_instances=counts)
+
+
+# -- a classification set ----------------------------------------------------
+# One shape per image, the class its outline and colour family, in
+# ImageNet's folder layout (``<split>/<class>/<image>.jpg``), for the
+# architecture-search demo (docs/search.md). Nuisance makes it hard: any
+# rotation and size, overlapping colour families, a grey distractor outline,
+# clutter lines, blotchy background and pixel noise.
+
+#: Outlines of the classification set, by number of vertices (0: circle).
+CLS_SHAPES = (('triangle', 3), ('square', 4), ('pentagon', 5),
+              ('hexagon', 6), ('circle', 0))
+#: Colour families (RGB) of the classification set.
+CLS_COLOURS = (('red', (200, 40, 50)), ('green', (40, 160, 60)),
+               ('blue', (40, 90, 210)), ('yellow', (210, 190, 40)))
+#: Class names: ``<colour>_<shape>``, sorted as folder names are.
+CLS_CLASSES = tuple(
+    sorted(f'{c}_{s}' for c, _ in CLS_COLOURS for s, _ in CLS_SHAPES))
+#: Bumped whenever the drawing of the classification set changes.
+CLS_FORMAT_VERSION = 1
+_CLS_SPLITS = {'train': 10, 'val': 11, 'test': 12}
+# Colour jitter of the classification set: wide enough that neighbouring
+# families overlap now and then.
+_CLS_COLOUR_JITTER = 70
+
+
+def _regular_polygon(vertices: int, center: Tuple[float, float],
+                     radius: float, angle: float) -> np.ndarray:
+    count = vertices or _CIRCLE_VERTICES
+    angles = angle + np.arange(count) * 2 * np.pi / count
+    return np.stack([
+        center[0] + radius * np.cos(angles),
+        center[1] + radius * np.sin(angles)
+    ], 1)
+
+
+def _draw_classification_image(rng: np.random.Generator, size: int,
+                               label: int) -> np.ndarray:
+    """One BGR uint8 image of class ``CLS_CLASSES[label]``."""
+    colour_name, shape_name = CLS_CLASSES[label].split('_')
+    vertices = dict(CLS_SHAPES)[shape_name]
+    colour = np.asarray(dict(CLS_COLOURS)[colour_name], np.float32)
+    canvas = _background(rng, size)
+    # Clutter: a few grey lines across the image.
+    for _ in range(int(rng.integers(1, 4))):
+        p1, p2 = rng.uniform(0, size, (2, 2)).astype(int)
+        cv2.line(canvas, tuple(map(int, p1)), tuple(map(int, p2)),
+                 tuple(float(v) for v in [rng.uniform(40, 220)] * 3),
+                 int(rng.integers(1, 3)))
+    # A grey distractor outline of a random kind, away from the centre.
+    radius = rng.uniform(0.08, 0.14) * size
+    corner = rng.choice([0.2, 0.8], 2) * size
+    poly = _regular_polygon(
+        CLS_SHAPES[int(rng.integers(len(CLS_SHAPES)))][1], tuple(corner),
+        radius, rng.uniform(0, 2 * np.pi))
+    grey = float(rng.uniform(60, 200))
+    cv2.polylines(canvas, [np.round(poly).astype(np.int32)], True,
+                  (grey, grey, grey), 1)
+    # The shape itself: any rotation, a fifth to two fifths of the image.
+    radius = rng.uniform(0.2, 0.4) * size / 2 * 1.4
+    center = rng.uniform(0.35, 0.65, 2) * size
+    poly = _regular_polygon(vertices, tuple(center), radius,
+                            rng.uniform(0, 2 * np.pi))
+    fill = np.clip(
+        colour + rng.uniform(-_CLS_COLOUR_JITTER, _CLS_COLOUR_JITTER, 3), 0,
+        255)
+    cv2.fillPoly(canvas, [np.round(poly).astype(np.int32)],
+                 tuple(float(v) for v in fill))
+    canvas += rng.normal(0, 22, size=canvas.shape).astype(np.float32)
+    image = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
+    return image[..., ::-1].copy()
+
+
+def classification_meta(num_train: int, num_val: int, num_test: int,
+                        img_size: int, seed: int) -> dict:
+    """The description written to the classification set's ``meta.json``.
+
+    Args:
+        num_train (int): Training images per class.
+        num_val (int): Held-out images per class (e.g. for a search).
+        num_test (int): Test images per class.
+        img_size (int): Side of the square images.
+        seed (int): Seed of the generator.
+
+    Returns:
+        dict: Everything that determines the files.
+    """
+    return dict(
+        format_version=CLS_FORMAT_VERSION,
+        classes=list(CLS_CLASSES),
+        num_train=num_train,
+        num_val=num_val,
+        num_test=num_test,
+        img_size=img_size,
+        seed=seed)
+
+
+def generate_shape_classes(out_dir: str,
+                           num_train: int = 100,
+                           num_val: int = 20,
+                           num_test: int = 40,
+                           img_size: int = 112,
+                           seed: int = 0,
+                           overwrite: bool = False) -> dict:
+    """Draw the shapes classification set under ``out_dir``.
+
+    ``out_dir/{train,val,test}/<class>/<split>_<index>.jpg`` with the 20
+    classes of :data:`CLS_CLASSES` (5 outlines x 4 colour families), the
+    layout of MMPretrain's ``CustomDataset`` (ImageNet's), plus
+    ``meta.json``. Every image comes from its own random stream seeded by
+    ``(seed, split, class, index)``, so the splits are disjoint and the
+    same arguments give byte-identical files. Written into a temporary
+    sibling folder and moved into place at the end.
+
+    Args:
+        out_dir (str): Root of the set. Its parent must be writable.
+        num_train (int): Training images per class. Defaults to 100.
+        num_val (int): Held-out images per class. Defaults to 20.
+        num_test (int): Test images per class. Defaults to 40.
+        img_size (int): Side of the square images. Defaults to 112.
+        seed (int): Seed. Defaults to 0.
+        overwrite (bool): Replace an existing classification set at
+            ``out_dir``; another folder is never replaced. Defaults to
+            False.
+
+    Returns:
+        dict: The content of ``meta.json``.
+    """
+    if img_size < 32:
+        raise ValueError(f'img_size must be at least 32, got {img_size}')
+    out_dir = osp.abspath(out_dir)
+    if osp.exists(out_dir):
+        if not is_shapes_dataset(out_dir):
+            raise FileExistsError(
+                f'{out_dir} exists and is not a shapes set; refusing to '
+                'replace it.')
+        if not overwrite:
+            raise FileExistsError(
+                f'{out_dir} already holds a shapes set; pass overwrite=True '
+                '(--overwrite) to redraw it.')
+    meta = classification_meta(num_train, num_val, num_test, img_size, seed)
+    tmp_dir = f'{out_dir}.tmp-{os.getpid()}'
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    for split, count in (('train', num_train), ('val', num_val),
+                         ('test', num_test)):
+        for label, name in enumerate(CLS_CLASSES):
+            folder = osp.join(tmp_dir, split, name)
+            os.makedirs(folder)
+            for index in range(count):
+                rng = np.random.default_rng(
+                    np.random.SeedSequence(
+                        [seed, _CLS_SPLITS[split], label, index]))
+                image = _draw_classification_image(rng, img_size, label)
+                ok, jpg = cv2.imencode(
+                    '.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
+                assert ok, f'JPEG encoding failed for {name} {index}'
+                _write_bytes(
+                    osp.join(folder, f'{split}_{index:05d}.jpg'),
+                    jpg.tobytes())
+    with open(osp.join(tmp_dir, 'meta.json'), 'w') as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+        f.write('\n')
+    if osp.exists(out_dir):
+        shutil.rmtree(out_dir)
+    os.replace(tmp_dir, out_dir)
+    return meta

@@ -4,6 +4,7 @@ import os.path as osp
 import time
 
 from mmeformer.demo import generate_shapes
+from mmeformer.demo.shapes import CLS_CLASSES, generate_shape_classes
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -14,7 +15,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         'ADE20K-style PNG label maps (for MMSegmentation) over one image '
         'folder. Nothing is downloaded; the same seed gives byte-identical '
         'files. Label maps hold 0 for background and 1..3 for square, '
-        'circle, triangle.',
+        'circle, triangle. With --classification: a classification set '
+        f'instead, one shape per image in {len(CLS_CLASSES)} classes '
+        '(5 outlines x 4 colour families) with nuisance, in ImageNet\'s '
+        'folder layout: train/, val/ (held out, e.g. for tools/search.py) '
+        'and test/, sizes per class.',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument(
         '--out-dir', default='data/shapes', help='root of the set')
@@ -23,7 +28,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--num-val', type=int, default=60, help='held-out validation images')
     parser.add_argument(
-        '--img-size', type=int, default=256, help='side of the square images')
+        '--img-size',
+        type=int,
+        help='side of the square images (default: 256, or 112 with '
+        '--classification)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument(
         '--min-size',
@@ -41,6 +49,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='largest rotation of squares and triangles away from upright, '
         'in degrees (180 for any orientation)')
     parser.add_argument(
+        '--classification',
+        action='store_true',
+        help='draw the classification set; --num-train, --num-val and '
+        '--num-test count images per class')
+    parser.add_argument(
+        '--num-test',
+        type=int,
+        default=40,
+        help='test images per class (classification set only)')
+    parser.add_argument(
         '--overwrite',
         action='store_true',
         help='redraw an existing shapes set at --out-dir')
@@ -50,6 +68,21 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     start = time.time()
+    if args.img_size is None:
+        args.img_size = 112 if args.classification else 256
+    if args.classification:
+        generate_shape_classes(
+            args.out_dir,
+            num_train=args.num_train,
+            num_val=args.num_val,
+            num_test=args.num_test,
+            img_size=args.img_size,
+            seed=args.seed,
+            overwrite=args.overwrite)
+        print(f'Wrote {args.num_train}, {args.num_val} and {args.num_test} '
+              f'images per class ({len(CLS_CLASSES)} classes) to '
+              f'{osp.abspath(args.out_dir)} in {time.time() - start:.1f} s.')
+        return
     info = generate_shapes(
         args.out_dir,
         num_train=args.num_train,
