@@ -86,3 +86,15 @@ def random_tensors(shapes, seed=0) -> 'OrderedDict[str, torch.Tensor]':
         else:
             tensors[name] = torch.randn(tuple(shape), generator=generator)
     return tensors
+
+
+def offset_table(heads: int, grid: tuple, base: int = 0) -> torch.Tensor:
+    """A ``(heads, h * w)`` attention-bias table whose value at offset
+    ``(dy, dx)`` of head ``n`` is ``base + 100 * n + 10 * dy + dx``: every
+    entry says where it came from."""
+    n, dy, dx = torch.meshgrid(
+        torch.arange(heads),
+        torch.arange(grid[0]),
+        torch.arange(grid[1]),
+        indexing='ij')
+    return (base + 100 * n + 10 * dy + dx).reshape(heads, -1).float()

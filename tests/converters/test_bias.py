@@ -1,8 +1,33 @@
 import pytest
 import torch
+from checkpoint_sources import offset_table
 
 from mmeformer.converters import ConversionError
 from mmeformer.converters.bias import adapt_bias_tables, resize_table
+
+
+def test_resize_on_grid_points_picks_offsets():
+    # Aligned corners: 5x3 -> 3x2 samples rows 0, 2, 4 and columns 0, 2.
+    resized = resize_table(offset_table(2, (5, 3)), (5, 3), (3, 2))
+    assert resized.tolist() == [
+        [0, 2, 20, 22, 40, 42],
+        [100, 102, 120, 122, 140, 142],
+    ]
+
+
+def test_resize_between_grid_points_is_bicubic():
+    # One row of offsets 0..3 upsampled to 7 columns: columns 0, 0.5, ...,
+    # 3. A value at dx=1 spreads with PyTorch's cubic convolution weights
+    # (a = -0.75): 19/32 at half a column, -3/32 at one and a half, the
+    # offsets beyond the border clamped to it.
+    table = torch.tensor([[0., 1., 0., 0., 0., 0., 0., 0.]])
+    resized = resize_table(table, (2, 4), (2, 7)).reshape(2, 7)
+    torch.testing.assert_close(
+        resized,
+        torch.tensor([[0., 19 / 32, 1., 19 / 32, 0., -3 / 32, 0.],
+                      [0., 0., 0., 0., 0., 0., 0.]]),
+        rtol=0,
+        atol=1e-6)
 
 
 def test_resize_keeps_corners_and_constants():
@@ -21,23 +46,28 @@ def test_resize_keeps_corners_and_constants():
 def test_adapt_tables():
     name = 'backbone.stages.3.blocks.3.token_mixer.attn_bias.table'
     kept = 'backbone.stages.2.blocks.4.token_mixer.attn_bias.table'
-    table = torch.randn(8, 49)
+    table = offset_table(2, (7, 7))
     tensors = {name: table, kept: table.clone()}
-    expected = {name: (8, 625), kept: (8, 49)}
+    expected = {name: (2, 12), kept: (2, 49)}
     src = {name: (7, 7), kept: (7, 7)}
-    dst = {name: (25, 25), kept: (7, 7)}
+    dst = {name: (3, 4), kept: (7, 7)}
 
     lines = adapt_bias_tables(dict(tensors), expected, src, dst, 'zero')
     assert lines == [
-        '1 kept (7x7 offsets)', '1 zero-initialised (7x7 -> 25x25 offsets)'
+        '1 kept (7x7 offsets)', '1 zero-initialised (7x7 -> 3x4 offsets)'
     ]
     zeroed = dict(tensors)
     adapt_bias_tables(zeroed, expected, src, dst, 'zero')
-    assert zeroed[name].shape == (8, 625) and not zeroed[name].any()
+    assert zeroed[name].shape == (2, 12) and not zeroed[name].any()
     assert zeroed[kept] is tensors[kept]
     resized = dict(tensors)
     adapt_bias_tables(resized, expected, src, dst, 'resize')
-    assert torch.equal(resized[name], resize_table(table, (7, 7), (25, 25)))
+    # 3 rows by 4 columns: offsets dy 0, 3, 6 and dx 0, 2, 4, 6.
+    assert resized[name].tolist() == [
+        [0, 2, 4, 6, 30, 32, 34, 36, 60, 62, 64, 66],
+        [100, 102, 104, 106, 130, 132, 134, 136, 160, 162, 164, 166],
+    ]
+    assert resized[kept] is tensors[kept]
 
     with pytest.raises(ConversionError, match='Unknown bias mode'):
         adapt_bias_tables(dict(tensors), expected, src, dst, 'copy')

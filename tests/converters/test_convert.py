@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 import torch
 from checkpoint_sources import (V1_ARCHS, V2_ARCHS, build_from_config,
-                                random_tensors)
+                                offset_table, random_tensors)
 from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import _load_checkpoint_with_prefix
 from tensor_origins import wrong_origins
@@ -150,6 +150,41 @@ def test_classifier_to_dense_backbone(arch, mode, dense_models, source_shapes,
     else:
         assert torch.equal(
             loaded[name], resize_table(tensors[source_name], (7, 7), (25, 25)))
+
+
+def test_dense_bias_resize_on_a_non_square_grid(source_shapes, tmp_path):
+    """At 96x128 the 7x7 offsets of V2-S0's attention blocks become 3x4:
+    rows dy 0, 3, 6 and columns dx 0, 2, 4, 6 of each block's own table."""
+    tensors = random_tensors(source_shapes('official', 's0'))
+    blocks = {
+        'network.4.4.': 'stages.2.blocks.4.',
+        'network.4.5.': 'stages.2.blocks.5.',
+        'network.6.2.': 'stages.3.blocks.2.',
+        'network.6.3.': 'stages.3.blocks.3.',
+    }
+    for base, source in enumerate(blocks, 1):
+        tensors[source + 'token_mixer.attention_biases'] = offset_table(
+            8, (7, 7), base=1000 * base)
+    src = tmp_path / 'src.pth'
+    torch.save(dict(model=tensors), src)
+    out = tmp_path / 'out.pth'
+
+    convert_checkpoint(
+        str(src),
+        'official',
+        out=str(out),
+        attn_ref_size='96x128',
+        dense_bias='resize')
+
+    written = converted(out)
+    assert written['meta']['attn_ref_size'] == [96, 128]
+    for base, target in enumerate(blocks.values(), 1):
+        table = written['state_dict'][
+            f'backbone.{target}token_mixer.attn_bias.table']
+        assert table.tolist() == [[
+            1000 * base + 100 * n + 10 * dy + dx for dy in (0, 3, 6)
+            for dx in (0, 2, 4, 6)
+        ] for n in range(8)], target
 
 
 def test_converting_twice_is_byte_identical(source_shapes, tmp_path):
