@@ -4,6 +4,7 @@ import argparse
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
 from mmeformer.runtime import (add_config_arguments, add_launcher_arguments,
                                exit_on_setup_error, parse_tool_args, train)
+from mmeformer.utils import quiet_host_warnings
 
 EPILOG = """\
 The host (MMPretrain, MMDetection or MMSegmentation) is the config's
@@ -63,6 +64,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    quiet_host_warnings()
     parser, args = parse_args(argv)
     with exit_on_setup_error(parser):
         train(

@@ -71,7 +71,7 @@ def check_checkpoint(model: nn.Module,
                      config: str,
                      partial: bool = False,
                      fix: str = 'pass a checkpoint of this config\'s model',
-                     partial_hint: str = PARTIAL_LOAD_HINT) -> None:
+                     partial_hint: Optional[str] = PARTIAL_LOAD_HINT) -> None:
     """Read ``path`` and check that it fits ``model``.
 
     Args:
@@ -84,8 +84,9 @@ def check_checkpoint(model: nn.Module,
             still read, so an unreadable file is refused). Defaults to False.
         fix (str): What the user should do instead, for the message.
             Defaults to "pass a checkpoint of this config's model".
-        partial_hint (str): How to load only what fits, for the message.
-            Defaults to :data:`PARTIAL_LOAD_HINT` (the tools' option).
+        partial_hint (str, optional): How to load only what fits, for the
+            message; None for a tool that cannot. Defaults to
+            :data:`PARTIAL_LOAD_HINT` (the option of train and test).
 
     Raises:
         CheckpointError: If the file cannot be read, or tensors of the
@@ -131,5 +132,6 @@ def check_checkpoint(model: nn.Module,
     what = _what_it_is(path, state_dict)
     if what:
         lines.append(what)
-    lines.append(f'Fix: {fix}, or {partial_hint}.')
+    lines.append(
+        f'Fix: {fix}, or {partial_hint}.' if partial_hint else f'Fix: {fix}.')
     raise CheckpointError('\n'.join(lines))

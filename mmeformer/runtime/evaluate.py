@@ -6,6 +6,7 @@ from mmengine.config import Config
 from .checkpoint_fit import check_checkpoint
 from .errors import UnsupportedOptionError
 from .hosts import Host, get_host
+from .launcher import check_launcher_environment
 from .meta_model import build_meta_model, check_neck_inputs
 from .preflight import check_test
 from .runner import build_runner, load_config
@@ -80,11 +81,13 @@ def evaluate(config: str,
 
     Raises:
         SetupError: Before anything is built (the model only on the meta
-            device), if the config cannot be read, names no supported host
+            device), if the launcher did not start the process, the config
+            cannot be read, names no supported host
             or describes a model that cannot be built, an option cannot
             work, the test data or the checkpoint is missing, or the
             checkpoint cannot be read or does not fit the model.
     """
+    check_launcher_environment(launcher, 'test')
     cfg = load_config(config, cfg_options, work_dir, launcher)
     host = get_host(cfg)
     apply_test_options(cfg, host, checkpoint, out, show_dir)

@@ -36,7 +36,6 @@ DATASET_HINTS = {
 }
 
 
-
 def _is_local(path: Any) -> bool:
     return isinstance(path, str) and bool(path) and '://' not in path
 

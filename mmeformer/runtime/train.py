@@ -12,6 +12,7 @@ from ..engine.distributed import log_once
 from .checkpoint_fit import check_checkpoint
 from .errors import UnsupportedOptionError
 from .hosts import get_host
+from .launcher import check_launcher_environment
 from .meta_model import build_meta_model, check_neck_inputs
 from .preflight import check_train
 from .runner import build_runner, load_config
@@ -123,12 +124,14 @@ def train(config: str,
 
     Raises:
         SetupError: Before anything is built (the model only on the meta
-            device), if the config cannot be read, names no supported host
+            device), if the launcher did not start the process, the config
+            cannot be read, names no supported host
             or describes a model that cannot be built, an option cannot
             work, a dataset or checkpoint is missing, or the ``load_from``
             (or ``--resume``) checkpoint cannot be read or does not fit the
             model.
     """
+    check_launcher_environment(launcher, 'train')
     cfg = load_config(config, cfg_options, work_dir, launcher)
     host = get_host(cfg)
     apply_train_options(cfg, resume, amp, auto_scale_lr)

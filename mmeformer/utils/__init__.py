@@ -1,7 +1,7 @@
 from .atomic_files import atomic_output, atomic_torch_save, atomic_write_bytes
 from .checkpoint import (CHECKPOINT_HINTS, UnreadableCheckpointError,
-                         UnsafeCheckpointError, describe_problems, extract_state_dict,
-                         load_from_local, read_checkpoint,
+                         UnsafeCheckpointError, describe_problems,
+                         extract_state_dict, load_from_local, read_checkpoint,
                          register_safe_checkpoint_loader,
                          training_state_globals)
 from .collect_env import collect_env, verify_environment

@@ -79,7 +79,6 @@ CHECKPOINT_HINTS = {
     'tools/model_converters/efficientformer_to_mmeformer.py',
 }
 
-
 #: Keys under which checkpoints nest their state dict, tried in this order:
 #: mmengine / mmcv (``state_dict``), then DeiT-style training scripts such as
 #: the official EfficientFormer one (``model``).

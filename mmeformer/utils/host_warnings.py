@@ -14,8 +14,8 @@ __all__ = ['HOST_MODULES', 'quiet_host_warnings']
 #: Packages whose ``pkg_resources`` deprecation warnings are hidden:
 #: the OpenMMLab hosts, MIM, and ``importlib`` (through which mmengine
 #: reloads ``pkg_resources``).
-HOST_MODULES = ('mmengine', 'mmcv', 'mmdet', 'mmseg', 'mmpretrain',
-                'mmdeploy', 'mim', 'importlib')
+HOST_MODULES = ('mmengine', 'mmcv', 'mmdet', 'mmseg', 'mmpretrain', 'mmdeploy',
+                'mim', 'importlib')
 
 #: The start of setuptools' message (a DeprecationWarning before setuptools
 #: 80, a UserWarning from 80 on).
@@ -43,6 +43,4 @@ def quiet_host_warnings() -> None:
     """
     modules = '|'.join(HOST_MODULES)
     warnings.filterwarnings(
-        'ignore',
-        message=PKG_RESOURCES_MESSAGE,
-        module=rf'({modules})(\.|$)')
+        'ignore', message=PKG_RESOURCES_MESSAGE, module=rf'({modules})(\.|$)')

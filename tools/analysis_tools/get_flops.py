@@ -9,8 +9,11 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
-from mmeformer.runtime import (add_config_arguments, exit_on_setup_error,
-                               get_host, load_config, parse_tool_args)
+from mmeformer.runtime import (add_config_arguments, build_meta_model,
+                               check_input_size, check_neck_inputs,
+                               exit_on_setup_error, get_host, load_config,
+                               parse_tool_args)
+from mmeformer.utils import quiet_host_warnings
 
 #: Default input (height, width) per host: the official papers' settings.
 DEFAULT_SHAPES = {
@@ -111,13 +114,19 @@ def complexity(cfg: Config,
     Returns:
         dict: mmengine's result (``params``, ``flops``, ``out_table``...)
         and the input ``shape`` used.
+
+    Raises:
+        SetupError: If the config names no supported host, the model cannot
+            be built or wired, or it cannot take inputs of ``shape`` (the
+            counter traces the model, which skips the backbone's own check).
     """
     host = get_host(cfg)
-    host.register_modules()
-    if shape:
-        height, width = (list(shape) * 2)[:2]
-    else:
-        height, width = DEFAULT_SHAPES[host.scope]
+    # The checks of tools/train.py and tools/test.py, on the meta device.
+    meta_model = build_meta_model(cfg, host)
+    check_neck_inputs(meta_model, cfg)
+    height, width = check_input_size(meta_model, shape
+                                     or DEFAULT_SHAPES[host.scope])
+    del meta_model
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     model.eval()
     wrapped = TensorForward(model, data_samples_for(host.scope, height, width))
@@ -132,6 +141,7 @@ def complexity(cfg: Config,
 
 
 def main(argv=None):
+    quiet_host_warnings()
     parser, args = parse_args(argv)
     with exit_on_setup_error(parser):
         cfg = load_config(args.config, args.cfg_options)
