@@ -8,23 +8,24 @@ import os.path as osp
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
 from mmeformer.deployment import (EXPORT_KINDS, build_export_model,
-                                  check_opset, check_output_path, check_shape,
-                                  default_kind, export_coreml, export_detector,
-                                  export_onnx, verify_detector, verify_onnx)
+                                  check_opset, check_output_path, default_kind,
+                                  export_coreml, export_detector, export_onnx,
+                                  verify_detector, verify_onnx)
 from mmeformer.runtime import (SetupError, add_config_arguments,
-                               exit_on_setup_error, load_config,
-                               parse_tool_args)
+                               build_meta_model, check_checkpoint,
+                               check_input_size, exit_on_setup_error, get_host,
+                               load_config, parse_tool_args)
+from mmeformer.utils import quiet_host_warnings
 
 KINDS = tuple(EXPORT_KINDS) + ('detector', )
-DEFAULT_SHAPES = dict(
-    classifier=(224, 224),
-    backbone=(512, 512),
-    segmentor=(512, 512),
-    detector=(800, 1216))
+DEFAULT_SHAPES = dict(classifier=(224, 224),
+                      backbone=(512, 512),
+                      segmentor=(512, 512),
+                      detector=(800, 1216))
 #: Sizes a dynamic file is checked at with --verify.
 DYNAMIC_VERIFY_SHAPES = ((224, 224), (512, 512), (513, 671), (800, 1216))
-DEPLOY_CONFIGS = osp.join(
-    osp.dirname(osp.abspath(__file__)), '..', '..', 'configs', 'deployment')
+DEPLOY_CONFIGS = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..',
+                          'configs', 'deployment')
 
 EPILOG = """\
 The input is the normalised image batch (the data preprocessor's output),
@@ -79,10 +80,9 @@ def parse_args(argv=None):
         metavar='SIZE',
         help='input size H [W] (default: 224 for the classifier, 512 for the '
         'backbone and the segmentor, 800 1216 for the detector)')
-    parser.add_argument(
-        '--dynamic-export',
-        action='store_true',
-        help='dynamic batch, height and width')
+    parser.add_argument('--dynamic-export',
+                        action='store_true',
+                        help='dynamic batch, height and width')
     parser.add_argument(
         '--opset-version',
         type=int,
@@ -92,10 +92,9 @@ def parse_args(argv=None):
         '--output-file',
         help='output path (default: <config>_<kind>[_dynamic|_HxW].onnx '
         'or .mlpackage in the current folder)')
-    parser.add_argument(
-        '--verify',
-        action='store_true',
-        help='compare ONNX Runtime with PyTorch')
+    parser.add_argument('--verify',
+                        action='store_true',
+                        help='compare ONNX Runtime with PyTorch')
     parser.add_argument(
         '--verify-shapes',
         type=int,
@@ -127,13 +126,23 @@ def default_output(config: str, kind: str, shape, dynamic: bool,
 
 
 def export(args) -> None:
-    if not osp.isfile(args.config):
-        raise SetupError(f'config {args.config} does not exist')
     if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         raise SetupError(f'checkpoint {args.checkpoint} does not exist')
     cfg = load_config(args.config, args.cfg_options)
     kind = args.kind or default_kind(cfg)
-    shape = check_shape(args.shape or DEFAULT_SHAPES[kind])
+    # The checks of tools/train.py and tools/test.py, on the meta device:
+    # the size (a trace skips the backbone's own check) and the checkpoint.
+    meta_model = build_meta_model(cfg, get_host(cfg))
+    shape = check_input_size(meta_model, args.shape or DEFAULT_SHAPES[kind])
+    for size in args.verify_shapes or []:
+        check_input_size(meta_model, size, '--verify-shapes')
+    check_checkpoint(
+        meta_model,
+        args.checkpoint,
+        args.config,
+        fix='export a checkpoint trained (or converted) for this config',
+        partial_hint=None)
+    del meta_model
     if args.format == 'coreml':
         if kind not in ('classifier', 'backbone'):
             raise SetupError('--format coreml exports the classifier and '
@@ -142,9 +151,8 @@ def export(args) -> None:
             raise SetupError('--format coreml exports one fixed size and '
                              'cannot be verified off macOS; drop '
                              '--dynamic-export / --verify')
-    output_file = check_output_path(
-        args.output_file or default_output(args.config, kind, shape,
-                                           args.dynamic_export, args.format))
+    output_file = check_output_path(args.output_file or default_output(
+        args.config, kind, shape, args.dynamic_export, args.format))
     if args.opset_version is not None:
         check_opset(args.opset_version)
 
@@ -152,17 +160,15 @@ def export(args) -> None:
         deploy_cfg = args.deploy_cfg or osp.join(
             DEPLOY_CONFIGS, 'instance-seg_onnxruntime_'
             f"{'dynamic' if args.dynamic_export else 'static'}.py")
-        inputs = dict(
-            checkpoint=args.checkpoint,
-            shape=None if args.dynamic_export else shape,
-            image=args.input_img,
-            fuse=not args.no_fuse)
-        path = export_detector(
-            cfg,
-            deploy_cfg,
-            output_file,
-            opset_version=args.opset_version,
-            **inputs)
+        inputs = dict(checkpoint=args.checkpoint,
+                      shape=None if args.dynamic_export else shape,
+                      image=args.input_img,
+                      fuse=not args.no_fuse)
+        path = export_detector(cfg,
+                               deploy_cfg,
+                               output_file,
+                               opset_version=args.opset_version,
+                               **inputs)
         print(f'wrote {path}')
         if args.verify:
             worst = verify_detector(cfg, deploy_cfg, path, **inputs)
@@ -170,17 +176,18 @@ def export(args) -> None:
                   f"{worst['box_diff']:.2f} px and {worst['score_diff']:.4f}")
         return
 
-    model = build_export_model(
-        cfg, kind, args.checkpoint, fuse=not args.no_fuse)
+    model = build_export_model(cfg,
+                               kind,
+                               args.checkpoint,
+                               fuse=not args.no_fuse)
     if args.format == 'coreml':
         print(f'wrote {export_coreml(model, shape, output_file)}')
         return
-    path = export_onnx(
-        model,
-        shape,
-        output_file,
-        dynamic=args.dynamic_export,
-        opset_version=args.opset_version or 17)
+    path = export_onnx(model,
+                       shape,
+                       output_file,
+                       dynamic=args.dynamic_export,
+                       opset_version=args.opset_version or 17)
     print(f'wrote {path}')
     if args.verify:
         shapes = [shape]
@@ -192,7 +199,10 @@ def export(args) -> None:
 
 
 def main(argv=None) -> None:
+    quiet_host_warnings()
     parser, args = parse_args(argv)
+    if args.shape is not None and len(args.shape) not in (1, 2):
+        parser.error('--shape takes one size or a height and a width')
     with exit_on_setup_error(parser):
         export(args)
 
