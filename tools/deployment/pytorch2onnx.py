@@ -18,14 +18,15 @@ from mmeformer.runtime import (SetupError, add_config_arguments,
 from mmeformer.utils import quiet_host_warnings
 
 KINDS = tuple(EXPORT_KINDS) + ('detector', )
-DEFAULT_SHAPES = dict(classifier=(224, 224),
-                      backbone=(512, 512),
-                      segmentor=(512, 512),
-                      detector=(800, 1216))
+DEFAULT_SHAPES = dict(
+    classifier=(224, 224),
+    backbone=(512, 512),
+    segmentor=(512, 512),
+    detector=(800, 1216))
 #: Sizes a dynamic file is checked at with --verify.
 DYNAMIC_VERIFY_SHAPES = ((224, 224), (512, 512), (513, 671), (800, 1216))
-DEPLOY_CONFIGS = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..',
-                          'configs', 'deployment')
+DEPLOY_CONFIGS = osp.join(
+    osp.dirname(osp.abspath(__file__)), '..', '..', 'configs', 'deployment')
 
 EPILOG = """\
 The input is the normalised image batch (the data preprocessor's output),
@@ -80,9 +81,10 @@ def parse_args(argv=None):
         metavar='SIZE',
         help='input size H [W] (default: 224 for the classifier, 512 for the '
         'backbone and the segmentor, 800 1216 for the detector)')
-    parser.add_argument('--dynamic-export',
-                        action='store_true',
-                        help='dynamic batch, height and width')
+    parser.add_argument(
+        '--dynamic-export',
+        action='store_true',
+        help='dynamic batch, height and width')
     parser.add_argument(
         '--opset-version',
         type=int,
@@ -92,9 +94,10 @@ def parse_args(argv=None):
         '--output-file',
         help='output path (default: <config>_<kind>[_dynamic|_HxW].onnx '
         'or .mlpackage in the current folder)')
-    parser.add_argument('--verify',
-                        action='store_true',
-                        help='compare ONNX Runtime with PyTorch')
+    parser.add_argument(
+        '--verify',
+        action='store_true',
+        help='compare ONNX Runtime with PyTorch')
     parser.add_argument(
         '--verify-shapes',
         type=int,
@@ -151,8 +154,9 @@ def export(args) -> None:
             raise SetupError('--format coreml exports one fixed size and '
                              'cannot be verified off macOS; drop '
                              '--dynamic-export / --verify')
-    output_file = check_output_path(args.output_file or default_output(
-        args.config, kind, shape, args.dynamic_export, args.format))
+    output_file = check_output_path(
+        args.output_file or default_output(args.config, kind, shape,
+                                           args.dynamic_export, args.format))
     if args.opset_version is not None:
         check_opset(args.opset_version)
 
@@ -160,15 +164,17 @@ def export(args) -> None:
         deploy_cfg = args.deploy_cfg or osp.join(
             DEPLOY_CONFIGS, 'instance-seg_onnxruntime_'
             f"{'dynamic' if args.dynamic_export else 'static'}.py")
-        inputs = dict(checkpoint=args.checkpoint,
-                      shape=None if args.dynamic_export else shape,
-                      image=args.input_img,
-                      fuse=not args.no_fuse)
-        path = export_detector(cfg,
-                               deploy_cfg,
-                               output_file,
-                               opset_version=args.opset_version,
-                               **inputs)
+        inputs = dict(
+            checkpoint=args.checkpoint,
+            shape=None if args.dynamic_export else shape,
+            image=args.input_img,
+            fuse=not args.no_fuse)
+        path = export_detector(
+            cfg,
+            deploy_cfg,
+            output_file,
+            opset_version=args.opset_version,
+            **inputs)
         print(f'wrote {path}')
         if args.verify:
             worst = verify_detector(cfg, deploy_cfg, path, **inputs)
@@ -176,18 +182,17 @@ def export(args) -> None:
                   f"{worst['box_diff']:.2f} px and {worst['score_diff']:.4f}")
         return
 
-    model = build_export_model(cfg,
-                               kind,
-                               args.checkpoint,
-                               fuse=not args.no_fuse)
+    model = build_export_model(
+        cfg, kind, args.checkpoint, fuse=not args.no_fuse)
     if args.format == 'coreml':
         print(f'wrote {export_coreml(model, shape, output_file)}')
         return
-    path = export_onnx(model,
-                       shape,
-                       output_file,
-                       dynamic=args.dynamic_export,
-                       opset_version=args.opset_version or 17)
+    path = export_onnx(
+        model,
+        shape,
+        output_file,
+        dynamic=args.dynamic_export,
+        opset_version=args.opset_version or 17)
     print(f'wrote {path}')
     if args.verify:
         shapes = [shape]
