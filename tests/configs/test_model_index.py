@@ -7,8 +7,7 @@ import glob
 import os.path as osp
 
 import pytest
-
-mim_search = pytest.importorskip('mim.commands.search')
+from mim.commands import search as mim_search
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TASKS = ('classification', 'detection', 'segmentation')

@@ -9,6 +9,7 @@ from checkpoint_sources import (V1_ARCHS, V2_ARCHS, build_from_config,
                                 offset_table, random_tensors)
 from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import _load_checkpoint_with_prefix
+from safetensors.torch import save_file
 from tensor_origins import wrong_origins
 
 from mmeformer.converters import convert_checkpoint
@@ -215,10 +216,9 @@ def test_default_output_path(source_shapes, tmp_path, monkeypatch):
 
 
 def test_timm_safetensors(source_shapes, tmp_path):
-    safetensors = pytest.importorskip('safetensors.torch')
     tensors = random_tensors(source_shapes('timm', 's0'))
     src = tmp_path / 'model.safetensors'
-    safetensors.save_file(tensors, str(src))
+    save_file(tensors, str(src))
     out = tmp_path / 'out.pth'
     report = convert_checkpoint(str(src), 'timm', out=str(out))
     assert report.variant.name == 'efficientformerv2_s0'

@@ -5,6 +5,7 @@ import os
 import pytest
 import torch
 from checkpoint_sources import random_tensors
+from safetensors.torch import save_file
 
 from mmeformer.converters import ConversionError, convert_checkpoint
 
@@ -62,10 +63,8 @@ def test_garbage_and_empty_files(tmp_path):
 
 
 def test_truncated_safetensors(source_shapes, tmp_path):
-    safetensors = pytest.importorskip('safetensors.torch')
     src = tmp_path / 'model.safetensors'
-    safetensors.save_file(
-        random_tensors(source_shapes('timm', 's0')), str(src))
+    save_file(random_tensors(source_shapes('timm', 's0')), str(src))
     data = src.read_bytes()
     src.write_bytes(data[:len(data) // 2])
     refused(tmp_path, src, 'not a readable safetensors file', source='timm')

@@ -209,8 +209,8 @@ def test_teacher_checkpoint_is_loaded_strictly(build, tmp_path):
     fresh = build(teacher=TEACHER).teacher.state_dict()
     generator = torch.Generator().manual_seed(2)
     saved = {
-        k: v + torch.randn(v.shape, generator=generator)
-        if v.is_floating_point() else v + 1
+        k: (v + torch.randn(v.shape, generator=generator)
+            if v.is_floating_point() else v + 1)
         for k, v in fresh.items()
     }
     path = str(tmp_path / 'teacher.pth')
