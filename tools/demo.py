@@ -13,6 +13,7 @@ from mmengine.config import Config
 
 from mmeformer.demo import (SHAPES_FORMAT_VERSION, generate_shapes,
                             is_shapes_dataset)
+from mmeformer.utils import quiet_host_warnings
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -36,7 +37,15 @@ TASKS = {
 }
 
 
-def parse_args() -> argparse.Namespace:
+def positive_int(value: str) -> int:
+    """An ``argparse`` type: an int of at least 1."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f'{value} is not 1 or more')
+    return number
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Demo: draw the synthetic shapes set if it is missing, '
         'train EfficientFormerV2-S0 from scratch on it with tools/train.py '
@@ -58,7 +67,7 @@ def parse_args() -> argparse.Namespace:
         'e.g. from tools/dataset_converters/make_shapes.py, is used as is)')
     parser.add_argument(
         '--iters',
-        type=int,
+        type=positive_int,
         help='training iterations (the learning-rate schedule is scaled to '
         'them); defaults to the config\'s')
     parser.add_argument(
@@ -73,7 +82,7 @@ def parse_args() -> argparse.Namespace:
         default=[],
         help='more key=value overrides, passed on to tools/train.py and '
         'tools/test.py')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def ensure_dataset(data_root: str) -> None:
@@ -142,7 +151,13 @@ def run(cmd: List[str]) -> None:
     env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     result = subprocess.run(cmd, cwd=REPO, env=env)
     if result.returncode != 0:
-        sys.exit(f'{cmd[1]} failed with exit status {result.returncode}.')
+        # The tool's status: 2 for a usage error (e.g. in --cfg-options),
+        # 1 for a run refused or failed.
+        print(
+            f'{osp.basename(cmd[1])} failed with exit status '
+            f'{result.returncode}.',
+            file=sys.stderr)
+        sys.exit(result.returncode if result.returncode > 0 else 1)
 
 
 def read_test_metrics(test_dir: str) -> Dict[str, float]:
@@ -166,8 +181,9 @@ def find_drawn_images(show_dir: str) -> str:
     return show_dir
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    quiet_host_warnings()
+    args = parse_args(argv)
     task = TASKS[args.task]
     work_dir = args.work_dir or osp.join('work_dirs', f'demo_{args.task}')
     work_dir = osp.abspath(work_dir)
@@ -175,7 +191,11 @@ def main() -> None:
     config = osp.join(REPO, task['config'])
     start = time.time()
 
-    ensure_dataset(data_root)
+    try:
+        ensure_dataset(data_root)
+    except FileExistsError as e:
+        # --data-root names a folder that is not a shapes set.
+        sys.exit(f'{osp.basename(__file__)}: error: {e}')
     cfg = Config.fromfile(config)
     options = config_overrides(cfg, data_root, args.iters, args.seed)
     options += args.cfg_options

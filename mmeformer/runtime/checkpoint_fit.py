@@ -22,7 +22,7 @@ from mmeformer.converters import (ConversionError, detect_source,
                                   is_mmeformer_layout)
 from mmeformer.converters.variants import detect_variant
 from mmeformer.utils import (UnreadableCheckpointError, describe_problems,
-                             read_checkpoint)
+                             read_checkpoint, state_dict_problems)
 from .errors import CheckpointError
 
 __all__ = ['check_checkpoint', 'PARTIAL_LOAD_HINT']
@@ -107,27 +107,12 @@ def check_checkpoint(model: nn.Module,
     if partial:
         return
     state_dict = _model_state_dict(checkpoint)
-    own = model.state_dict()
-    # mmengine does not report BatchNorm counters missing.
-    missing = [
-        k for k in own
-        if k not in state_dict and not k.endswith('num_batches_tracked')
-    ]
-    unexpected = [k for k in state_dict if k not in own]
-    mismatched = [
-        f'{k}: {tuple(state_dict[k].shape)} in the file, '
-        f'{tuple(own[k].shape)} in the model' for k in own
-        if k in state_dict and state_dict[k].shape != own[k].shape
-    ]
-    if not (missing or unexpected or mismatched):
+    problems = state_dict_problems(model.state_dict(), state_dict)
+    if not any(items for _, items in problems):
         return
     lines: List[str] = [
         f'{path} does not fit the model of {config}:',
-        describe_problems([
-            ('shape mismatches', mismatched),
-            ('missing keys (in the model, not in the file)', missing),
-            ('unexpected keys (in the file, not in the model)', unexpected),
-        ], SHOWN)
+        describe_problems(problems, SHOWN)
     ]
     what = _what_it_is(path, state_dict)
     if what:

@@ -2,7 +2,7 @@ from .atomic_files import atomic_output, atomic_torch_save, atomic_write_bytes
 from .checkpoint import (CHECKPOINT_HINTS, UnreadableCheckpointError,
                          UnsafeCheckpointError, describe_problems,
                          extract_state_dict, load_from_local, read_checkpoint,
-                         register_safe_checkpoint_loader,
+                         register_safe_checkpoint_loader, state_dict_problems,
                          training_state_globals)
 from .collect_env import collect_env, verify_environment
 from .config import (CfgOptionsAction, closest_files, missing_file_message,
@@ -21,5 +21,5 @@ __all__ = [
     'parse_size', 'atomic_output', 'atomic_torch_save', 'atomic_write_bytes',
     'CHECKPOINT_HINTS', 'SetupError', 'MissingResourceError',
     'UnknownHostError', 'UnsupportedOptionError', 'ConfigError',
-    'CheckpointError', 'quiet_host_warnings'
+    'CheckpointError', 'quiet_host_warnings', 'state_dict_problems'
 ]

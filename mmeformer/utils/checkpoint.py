@@ -22,8 +22,8 @@ import os.path as osp
 import pickle
 import zipfile
 from collections import OrderedDict
-from typing import (Any, Callable, Iterable, List, Optional, Sequence, Tuple,
-                    Union)
+from typing import (Any, Callable, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 import torch
@@ -34,7 +34,8 @@ from mmengine.utils import digit_version
 __all__ = [
     'UnsafeCheckpointError', 'UnreadableCheckpointError', 'load_from_local',
     'read_checkpoint', 'extract_state_dict', 'register_safe_checkpoint_loader',
-    'training_state_globals', 'describe_problems', 'CHECKPOINT_HINTS'
+    'training_state_globals', 'describe_problems', 'state_dict_problems',
+    'CHECKPOINT_HINTS'
 ]
 
 
@@ -335,3 +336,38 @@ def describe_problems(groups: Sequence[Tuple[str, Iterable[str]]],
         if len(items) > limit:
             lines.append(f'  ... and {len(items) - limit} more')
     return '\n'.join(lines)
+
+
+def state_dict_problems(
+        expected: Mapping[str, torch.Tensor],
+        given: Mapping[str, torch.Tensor]) -> List[Tuple[str, List[str]]]:
+    """What a strict load of ``given`` into a model would refuse.
+
+    BatchNorm's ``num_batches_tracked`` counters are not required: torch
+    and mmengine fill them in.
+
+    Args:
+        expected (Mapping[str, Tensor]): The model's state dict (tensors may
+            be on the ``meta`` device).
+        given (Mapping[str, Tensor]): The tensors of a checkpoint.
+
+    Returns:
+        list[tuple[str, list[str]]]: Shape mismatches, missing keys and
+        unexpected keys, as groups for :func:`describe_problems`; all empty
+        when everything fits.
+    """
+    missing = [
+        k for k in expected
+        if k not in given and not k.endswith('num_batches_tracked')
+    ]
+    unexpected = [k for k in given if k not in expected]
+    mismatched = [
+        f'{k}: {tuple(given[k].shape)} in the file, '
+        f'{tuple(expected[k].shape)} in the model' for k in expected
+        if k in given and given[k].shape != expected[k].shape
+    ]
+    return [
+        ('shape mismatches', mismatched),
+        ('missing keys (in the model, not in the file)', missing),
+        ('unexpected keys (in the file, not in the model)', unexpected),
+    ]

@@ -16,6 +16,7 @@ from typing import Dict, Optional, Sequence
 
 from mmeformer.latency.profile import (BIAS_GROUP, onnxruntime_op_times,
                                        openvino_op_times, profile_table)
+from mmeformer.utils import quiet_host_warnings
 
 __all__ = ['BIAS_GROUP', 'profile_onnx', 'main']
 
@@ -82,6 +83,7 @@ def profile_onnx(onnx_file: str,
 
 
 def main(argv=None) -> None:
+    quiet_host_warnings()
     parser, args = parse_args(argv)
     if not osp.isfile(args.onnx_file):
         sys.exit(f'{parser.prog}: error: {args.onnx_file} does not exist')

@@ -1,13 +1,15 @@
 """Draw the synthetic shapes set used by the demos and tests."""
 import argparse
 import os.path as osp
+import sys
 import time
 
 from mmeformer.demo import generate_shapes
 from mmeformer.demo.shapes import CLS_CLASSES, generate_shape_classes
+from mmeformer.utils import quiet_host_warnings
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Draw the synthetic "shapes" set: squares, circles and '
         'triangles on noise, with a training and a held-out validation '
@@ -62,11 +64,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--overwrite',
         action='store_true',
         help='redraw an existing shapes set at --out-dir')
-    return parser.parse_args(argv)
+    return parser, parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def draw(args: argparse.Namespace) -> str:
+    """Draw the set ``args`` describe; what was written, in one line."""
     start = time.time()
     if args.img_size is None:
         args.img_size = 112 if args.classification else 256
@@ -79,10 +81,9 @@ def main(argv=None) -> None:
             img_size=args.img_size,
             seed=args.seed,
             overwrite=args.overwrite)
-        print(f'Wrote {args.num_train}, {args.num_val} and {args.num_test} '
-              f'images per class ({len(CLS_CLASSES)} classes) to '
-              f'{osp.abspath(args.out_dir)} in {time.time() - start:.1f} s.')
-        return
+        return (f'Wrote {args.num_train}, {args.num_val} and {args.num_test} '
+                f'images per class ({len(CLS_CLASSES)} classes) to '
+                f'{osp.abspath(args.out_dir)} in {time.time() - start:.1f} s.')
     info = generate_shapes(
         args.out_dir,
         num_train=args.num_train,
@@ -94,10 +95,22 @@ def main(argv=None) -> None:
         max_shapes=args.max_shapes,
         max_rotation=args.max_rotation,
         overwrite=args.overwrite)
-    print(f'Wrote {args.num_train} training and {args.num_val} validation '
-          f'images ({info["num_instances"]["train"]} and '
-          f'{info["num_instances"]["val"]} shapes) to '
-          f'{osp.abspath(args.out_dir)} in {time.time() - start:.1f} s.')
+    return (f'Wrote {args.num_train} training and {args.num_val} validation '
+            f'images ({info["num_instances"]["train"]} and '
+            f'{info["num_instances"]["val"]} shapes) to '
+            f'{osp.abspath(args.out_dir)} in {time.time() - start:.1f} s.')
+
+
+def main(argv=None) -> None:
+    quiet_host_warnings()
+    parser, args = parse_args(argv)
+    try:
+        print(draw(args))
+    except ValueError as e:
+        # Sizes that do not go together, refused before anything is drawn.
+        parser.error(str(e))
+    except FileExistsError as e:
+        sys.exit(f'{parser.prog}: error: {e}')
 
 
 if __name__ == '__main__':

@@ -5,7 +5,8 @@ import textwrap
 
 from mmeformer.converters import (BIAS_MODES, SOURCES, ConversionError,
                                   ConversionReport, all_variants,
-                                  convert_checkpoint)
+                                  convert_checkpoint, parse_variant)
+from mmeformer.utils import Grid, parse_size, quiet_host_warnings
 
 EPILOG = """\
 outputs (default, relative to the current folder):
@@ -66,6 +67,15 @@ def summary(report: ConversionReport) -> str:
     return '\n'.join(lines)
 
 
+def size_argument(value: str) -> Grid:
+    """``--attn-ref-size`` as ``(height, width)``; a bad spelling is a
+    usage error."""
+    try:
+        return parse_size(value, 'SIZE')
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     sources = '\n'.join(f'  {name:<13} {layout.description}'
                         for name, layout in SOURCES.items())
@@ -94,6 +104,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         'left out')
     parser.add_argument(
         '--attn-ref-size',
+        type=size_argument,
         metavar='SIZE',
         help='reference input size of the written bias tables, SIZE or '
         'HxW (default: the source\'s, 224 for classifiers)')
@@ -105,10 +116,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         '(default: %(default)s, as the official dense models)')
     parser.add_argument(
         '--quiet', action='store_true', help='print only errors')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.variant is not None:
+        try:
+            parse_variant(args.variant)
+        except ConversionError as e:
+            parser.error(f'--variant: {e}')
+    return args
 
 
 def main(argv=None) -> int:
+    quiet_host_warnings()
     args = parse_args(argv)
     say = (lambda line: None) if args.quiet else print
     try:

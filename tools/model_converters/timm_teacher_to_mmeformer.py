@@ -9,17 +9,21 @@ only), loads it strictly into the timm architecture, and writes an mmengine
 checkpoint whose keys are those ``TimmClassifier`` saves and loads.
 """
 import argparse
+import difflib
 import os.path as osp
 import sys
 import textwrap
 
-from timm import create_model
+from timm import create_model, is_model, list_models
 
 from mmeformer.converters import ConversionError, save_checkpoint
-from mmeformer.utils import (UnreadableCheckpointError, extract_state_dict,
-                             read_checkpoint)
+from mmeformer.utils import (UnreadableCheckpointError, describe_problems,
+                             extract_state_dict, quiet_host_warnings,
+                             read_checkpoint, state_dict_problems)
 
 DEFAULT_OUT = osp.join('checkpoints', 'regnety_160_deit_in1k.pth')
+#: Tensors listed per kind of problem when the weights do not fit.
+SHOWN = 5
 
 EPILOG = """\
 the teacher of the official recipe:
@@ -58,11 +62,13 @@ def convert_teacher(src: str,
     model = create_model(model_name, num_classes=num_classes)
     try:
         model.load_state_dict(state_dict, strict=True)
-    except RuntimeError as e:
+    except RuntimeError:
         raise ConversionError(
             f"{src} does not hold the weights of timm's {model_name} with "
-            f'{num_classes} classes (--model, --num-classes): '
-            f'{e}') from None
+            f'{num_classes} classes (--model, --num-classes):\n' +
+            describe_problems(
+                state_dict_problems(model.state_dict(), state_dict), SHOWN)
+        ) from None
     return save_checkpoint(
         dict(
             state_dict=model.state_dict(),
@@ -93,10 +99,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--out',
         default=DEFAULT_OUT,
         help='output file (default: %(default)s, what the configs read)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not is_model(args.model):
+        close = difflib.get_close_matches(args.model, list_models(), n=3)
+        parser.error(f'--model {args.model}: timm has no such architecture' +
+                     (f"; did you mean {' or '.join(close)}?"
+                      if close else ' (timm.list_models() lists them)'))
+    if args.num_classes < 1:
+        parser.error(f'--num-classes {args.num_classes}: a classifier '
+                     'predicts at least one class')
+    return args
 
 
 def main(argv=None) -> int:
+    quiet_host_warnings()
     args = parse_args(argv)
     try:
         size = convert_teacher(args.src, args.model, args.num_classes,
