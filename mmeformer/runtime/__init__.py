@@ -9,7 +9,7 @@ from .errors import (CheckpointError, ConfigError, MissingResourceError,
 from .evaluate import apply_test_options, evaluate
 from .hosts import HOSTS, Host, get_host
 from .input_size import check_input_size
-from .launcher import check_launcher_environment
+from .launcher import LAUNCHER_VARIABLES, check_launcher_environment
 from .meta_model import build_meta_model, check_neck_inputs
 from .preflight import check_test, check_train
 from .runner import ToolRunner, build_runner, load_config
@@ -23,5 +23,5 @@ __all__ = [
     'ToolRunner', 'build_runner', 'load_config', 'apply_train_options',
     'train', 'warn_if_nothing_to_resume', 'add_config_arguments',
     'add_launcher_arguments', 'parse_tool_args', 'exit_on_setup_error',
-    'check_input_size', 'check_launcher_environment'
+    'check_input_size', 'check_launcher_environment', 'LAUNCHER_VARIABLES'
 ]

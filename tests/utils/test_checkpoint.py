@@ -15,7 +15,8 @@ from torch.utils.data import Dataset
 
 from mmeformer.utils import (UnreadableCheckpointError, UnsafeCheckpointError,
                              extract_state_dict, load_from_local,
-                             read_checkpoint, register_safe_checkpoint_loader)
+                             read_checkpoint, register_safe_checkpoint_loader,
+                             state_dict_problems)
 
 
 class ToyModel(BaseModel):
@@ -196,3 +197,27 @@ def test_extract_refuses_empty_state_dicts():
     with pytest.raises(
             UnreadableCheckpointError, match="checkpoint\\['model'\\] is a"):
         extract_state_dict(dict(model=[torch.ones(1)]), 'file.pth')
+
+
+def test_state_dict_problems_name_what_a_strict_load_refuses():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    given = OrderedDict(model.state_dict())
+    # BatchNorm's counter is filled in by the loaders: not required.
+    del given['1.num_batches_tracked']
+    assert not any(
+        items for _, items in state_dict_problems(model.state_dict(), given))
+    given['0.weight'] = torch.zeros(4, 3, 5, 5)
+    del given['1.bias']
+    given['head.weight'] = torch.zeros(1)
+    problems = dict(state_dict_problems(model.state_dict(), given))
+    assert problems == {
+        'shape mismatches':
+        ['0.weight: (4, 3, 5, 5) in the file, (4, 3, 3, 3) in the model'],
+        'missing keys (in the model, not in the file)': ['1.bias'],
+        'unexpected keys (in the file, not in the model)': ['head.weight'],
+    }
+    # The same findings as torch's strict load.
+    with pytest.raises(RuntimeError) as error:
+        model.load_state_dict(given)
+    for key in ('0.weight', '1.bias', 'head.weight'):
+        assert key in str(error.value)
