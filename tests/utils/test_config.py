@@ -14,6 +14,8 @@ import mmeformer  # noqa: F401  (registers the `mmeformer::` prefix)
 from mmeformer.utils import (CfgOptionsAction, closest_files,
                              missing_file_message)
 
+CONFIGS = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
 RESEARCH_CONFIG = textwrap.dedent("""
     _base_ = 'mmeformer::detection/maskrcnn_eformerv2_s0_coco.py'
     model = dict(backbone=dict(drop_path_rate=0.3))
@@ -29,6 +31,38 @@ def test_research_config_inherits_ours(tmp_path):
     # Everything else comes from the base, which itself inherits mmdet's.
     assert cfg.model.type == 'MaskRCNN'
     assert cfg.default_scope == 'mmdet'
+
+
+@pytest.mark.parametrize('name', [
+    'classification/eformerv2_s0_in1k.py',
+    'detection/maskrcnn_eformerv2_s0_coco.py',
+    'demo/fpn_eformerv2_s0_shapes.py',
+])
+def test_a_base_of_ours_reads_as_the_file_itself(tmp_path, name):
+    """``_base_ = 'mmeformer::X'`` alone gives X, with no ``_scope_`` added.
+
+    mmengine would give each top-level ``type`` dict of X the scope
+    ``mmeformer``, where MMPretrain's data preprocessor and MMSegmentation's
+    datasets and transforms are not found.
+    """
+    path = tmp_path / 'my_research_config.py'
+    path.write_text(f"_base_ = 'mmeformer::{name}'\n")
+    inherited = Config.fromfile(str(path)).to_dict()
+    assert inherited == Config.fromfile(osp.join(CONFIGS, name)).to_dict()
+
+
+def test_mmengine_scopes_prefixed_bases(tmp_path):
+    """What mmeformer.utils.config undoes, and only for ``mmeformer::``:
+    mmengine's ``Config._get_cfg_path`` returns the prefix as the scope."""
+    get_cfg_path = Config._get_cfg_path.__wrapped__
+    filename = str(tmp_path / 'my_research_config.py')
+    ours = 'mmeformer::detection/maskrcnn_eformerv2_s0_coco.py'
+    assert get_cfg_path(ours, filename)[1] == 'mmeformer'
+    assert Config._get_cfg_path(ours, filename)[1] is None
+    theirs = 'mmdet::_base_/default_runtime.py'
+    assert Config._get_cfg_path(theirs,
+                                filename) == get_cfg_path(theirs, filename)
+    assert get_cfg_path(theirs, filename)[1] == 'mmdet'
 
 
 def test_a_script_needs_to_import_mmeformer_first(tmp_path):
@@ -82,10 +116,14 @@ def test_a_missing_base_of_ours_is_named_with_the_closest(tmp_path):
     assert '\n' not in message
     message = _message_for(
         tmp_path, 'mmeformer::detectoin/maskrcnn_eformerv2_s2_coco.py')
-    assert message.startswith(
+    assert message == (
         'mmeformer::detectoin/maskrcnn_eformerv2_s2_coco.py: no such config '
-        'file. The mmeformer:: configs are in classification/, ')
-    assert 'detection/, segmentation/.' in message
+        'file. Did you mean mmeformer::detection/maskrcnn_eformerv2_s2_coco.py'
+        '?')
+    message = _message_for(tmp_path, 'mmeformer::xyz/maskrcnn.py')
+    assert message.startswith('mmeformer::xyz/maskrcnn.py: no such config '
+                              'file. The mmeformer:: configs are in ')
+    assert 'classification/' in message and 'detection/' in message
 
 
 def test_a_missing_local_base_is_named_with_the_closest(tmp_path):
