@@ -236,12 +236,70 @@ MMPRETRAIN_L1 = {
     'head.dist_head.weight',
 }
 
+OFFICIAL_SCALES = [('layer_scale_1', 'ls1.weight'),
+                   ('layer_scale_2', 'ls2.weight')]
+V2_QK = [('q.0.weight', 'q.conv.weight'), ('k.0.weight', 'k.conv.weight')]
+V1_ATTENTION_BLOCK = OFFICIAL_SCALES + ['token_mixer.qkv.weight']
+
+#: Official dense V1 (L3, detection), under ``backbone.``: network.6 holds
+#: two 4D blocks, Flat (index 2) and four attention blocks, which become
+#: blocks 2 to 5, each with its own trained ``attention_biases_seg`` table
+#: of one shape; ``norm0``, ``norm2``, ... norm the outputs of network.0,
+#: network.2, ..., the stages.
+OFFICIAL_DET_L3 = {
+    'backbone.patch_embed.1.weight':
+    'backbone.stem.conv1.bn.weight',
+    'backbone.patch_embed.4.weight':
+    'backbone.stem.conv2.bn.weight',
+    **{
+        f'backbone.network.6.{i}.token_mixer.attention_biases_seg':
+        block(3, i - 1) + 'token_mixer.attn_bias.table'
+        for i in (3, 4, 5, 6)
+    },
+    **pairs('backbone.network.6.3.', block(3, 2), V1_ATTENTION_BLOCK),
+    **pairs('backbone.network.6.6.', block(3, 5), V1_ATTENTION_BLOCK),
+    'backbone.norm0.weight':
+    'backbone.out_norms.0.weight',
+    'backbone.norm0.bias':
+    'backbone.out_norms.0.bias',
+    'backbone.norm6.weight':
+    'backbone.out_norms.3.weight',
+}
+
+#: Official dense V2 (S2, segmentation): attention blocks 8 to 11 of
+#: network.4 (stage 2) and 4 to 7 of network.6 (stage 3), after the
+#: attention downsample network.5, each with its own table of one shape.
+OFFICIAL_SEG_S2 = {
+    'backbone.patch_embed.1.weight':
+    'backbone.stem.conv1.bn.weight',
+    'backbone.patch_embed.4.weight':
+    'backbone.stem.conv2.bn.weight',
+    **{
+        f'backbone.network.{net}.{i}.token_mixer.attention_biases_seg':
+        block(stage, i) + 'token_mixer.attn_bias.table'
+        for net, stage, blocks in ((4, 2, range(8, 12)), (6, 3, range(4, 8)))
+        for i in blocks
+    },
+    'backbone.network.5.attn.attention_biases_seg':
+    'backbone.stages.3.downsample.attn.attn_bias.table',
+    **pairs('backbone.network.4.8.token_mixer.',
+            block(2, 8) + 'token_mixer.', V2_QK),
+    **pairs('backbone.network.6.7.token_mixer.',
+            block(3, 7) + 'token_mixer.', V2_QK),
+}
+OFFICIAL_SEG_S2_SCALES = {
+    **pairs('backbone.network.4.8.', block(2, 8), OFFICIAL_SCALES),
+    **pairs('backbone.network.4.11.', block(2, 11), OFFICIAL_SCALES),
+}
+
 CASES = {
     ('official', 'l1'): (OFFICIAL_L1, {}),
     ('official', 's0'): (OFFICIAL_S0, OFFICIAL_S0_SCALES),
     ('timm', 'l1'): (TIMM_L1, {}),
     ('timm', 's0'): (TIMM_S0, {}),
     ('mmpretrain', 'l1'): (MMPRETRAIN_L1, {}),
+    ('official-det', 'l3'): (OFFICIAL_DET_L3, {}),
+    ('official-seg', 's2'): (OFFICIAL_SEG_S2, OFFICIAL_SEG_S2_SCALES),
 }
 
 

@@ -107,6 +107,7 @@ def test_dense(arch, source, dense_models, source_shapes, tmp_path):
 
     assert report.variant.arch == arch
     written = load_checkpoint(model, str(out), map_location='cpu', strict=True)
+    assert not wrong_origins(source, arch, tensors, written['state_dict'])
     assert written['meta']['dataset_meta'] == dict(classes=COCO_CLASSES)
     assert written['meta']['attn_ref_size'] == [model.backbone.ref_size[0]] * 2
     # Trained dense tables are kept; the ImageNet-named placeholders and the
