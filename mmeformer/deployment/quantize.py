@@ -86,6 +86,10 @@ def calibration_loader(cfg: Config, split: str = 'train', seed: int = 0):
         loader['dataset']['pipeline'] = copy.deepcopy(test.dataset.pipeline)
         if 'collate_fn' in test:
             loader['collate_fn'] = copy.deepcopy(test.collate_fn)
+    if 'pipeline' in loader['dataset']:
+        # mmengine cannot serialize an empty data list; one image at a time
+        # in this process needs no serialized copy.
+        loader['dataset']['serialize_data'] = False
     loader = Runner.build_dataloader(loader, seed=seed)
     if len(loader.dataset) == 0:
         raise SetupError(f'the calibration set (the {split} split) is empty: '

@@ -1,67 +1,14 @@
-"""Scoring exported files on a config's test data (tools/test_backend.py)."""
-import os.path as osp
+"""Scoring exported files on a config's test data (the logic of
+tools/deployment/test_backend.py); the files come from shapes_files.py."""
 import pickle
 
 import numpy as np
 import pytest
-import torch
-from mmengine.config import Config
+from shapes_files import SIZE, shapes_config
 
-from mmeformer.demo import generate_shapes
-from mmeformer.deployment import build_export_model, export_onnx
 from mmeformer.deployment.scoring import (file_kind, read_signature,
                                           score_file)
-from mmeformer.deployment.wrappers import load_model
 from mmeformer.runtime import SetupError, evaluate
-from mmeformer.testing import randomize_weights
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SIZE = 64
-
-
-def shapes_config(root: str, folder: str, size: int = SIZE,
-                  num_classes: int = 4) -> str:
-    """The demo Semantic FPN config on a generated set of ``size``-pixel
-    images, written to ``folder``; returns its path."""
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/demo/fpn_eformerv2_s0_shapes.py'))
-    cfg.model.data_preprocessor.size = (size, size)
-    cfg.model.decode_head.num_classes = num_classes
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.dataset.data_root = root
-        loader.num_workers = 0
-        loader.persistent_workers = False
-        for step in loader.dataset.pipeline:
-            if step.type == 'Resize':
-                step.scale = (size, size)
-    path = osp.join(folder, f'fpn_{size}_{num_classes}.py')
-    cfg.dump(path)
-    return path
-
-
-@pytest.fixture(scope='module')
-def segmentor_files(tmp_path_factory):
-    """A generated shapes set, the config, a checkpoint with every path
-    active and its static segmentor and backbone files at 64x64."""
-    folder = tmp_path_factory.mktemp('scoring')
-    root = str(folder / 'shapes') + '/'
-    generate_shapes(
-        root, num_train=2, num_val=2, img_size=SIZE, min_size=16,
-        max_size=28)
-    config = shapes_config(root, str(folder))
-    cfg = Config.fromfile(config)
-    model = randomize_weights(load_model(cfg), seed=1)
-    checkpoint = str(folder / 'model.pth')
-    torch.save({'state_dict': model.state_dict()}, checkpoint)
-    files = {}
-    for kind in ('segmentor', 'backbone'):
-        files[kind] = export_onnx(
-            build_export_model(cfg, kind, checkpoint), (SIZE, SIZE),
-            str(folder / f'{kind}.onnx'))
-    return dict(
-        folder=folder, root=root, config=config, checkpoint=checkpoint,
-        **files)
 
 
 def _predictions(path):
@@ -113,8 +60,10 @@ def test_refusals(segmentor_files, tmp_path):
         score_file(config, path, precision='bf16')
     # Another input size: the test pipeline of this config gives 96x96.
     other_size = shapes_config(files['root'], str(tmp_path), size=96)
-    with pytest.raises(SetupError, match=r'takes input of \?x3x64x64|'
-                       r'takes input of 1x3x64x64'):
+    with pytest.raises(
+            SetupError,
+            match=r'takes input of \?x3x64x64|'
+            r'takes input of 1x3x64x64'):
         score_file(other_size, path)
     # Another model: five classes instead of four.
     other_model = shapes_config(files['root'], str(tmp_path), num_classes=5)
