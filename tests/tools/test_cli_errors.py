@@ -1,12 +1,15 @@
-"""tools/train.py and tools/test.py facing common mistakes, as users run them.
+"""The tools facing common mistakes, as users run them.
 
 A checkpoint that does not fit the model, ``--resume`` with nothing to
 resume, a config that does not exist or does not parse, a ``--cfg-options``
-item without ``=``, out_indices the neck does not take and a truncated
-checkpoint each end in a short message that names the file or key and the
-fix, before anything is built or written. A dense config's intended start
-from an ImageNet classifier is one line, and the run's environment report is
-true on a CPU machine. The runs share one interpreter (see
+item without ``=``, out_indices the neck does not take, a truncated
+checkpoint, ``--launcher`` without its launcher, an input size the model
+cannot take and bad options of every tool each end in a short message that
+names the file or key and the fix, before anything is built or written; a
+refused run exits with 1, a usage error with 2, and no run shows the hosts'
+pkg_resources warnings. A dense config's intended start from an ImageNet
+classifier is one line, and the run's environment report is true on a CPU
+machine. The runs share one interpreter (see
 tool_runs.run_tools_in_one_process).
 """
 import glob
@@ -20,8 +23,36 @@ from tool_runs import (REPO, SEGMENTATION, assert_ok, run_tools_in_one_process,
                        write_config)
 
 from mmeformer.models import EfficientFormerV2
+from mmeformer.runtime import LAUNCHER_VARIABLES
 
 CONVERTER = 'tools/model_converters/efficientformer_to_mmeformer.py'
+
+#: The exit status of each refused run: 1 for a run that cannot start
+#: (missing or unreadable files, sizes, the launcher's environment), 2 for a
+#: usage error (a bad option value, options that do not go together).
+EXIT_STATUS = dict(
+    other_variant=1,
+    timm_load_from=1,
+    no_config=1,
+    syntax=1,
+    no_equals=2,
+    out_indices=1,
+    truncated=1,
+    launcher_pytorch=1,
+    launcher_slurm=1,
+    no_data=1,
+    no_checkpoint=1,
+    flops_too_small=1,
+    flops_three_sizes=2,
+    export_truncated=1,
+    convert_bad_size=2,
+    convert_missing=1,
+    teacher_unknown_model=2,
+    shapes_existing_folder=1,
+    shapes_sizes_clash=2,
+    demo_not_a_shapes_set=1,
+    demo_zero_iters=2,
+)
 
 
 def assert_refused(proc, *fragments, max_lines=4):
@@ -84,6 +115,7 @@ def refused(seg):
     missing_config = osp.join(REPO, 'configs', 'segmentation',
                               'fpn_eformerv2_s0_ade20k.py')
     work = root / 'work'
+    missing = root / 'none.pth'
     runs = dict(
         other_variant=('test.py', config, s1),
         timm_load_from=('train.py', config, '--cfg-options',
@@ -94,20 +126,58 @@ def refused(seg):
         out_indices=('train.py', config, '--cfg-options',
                      'model.backbone.out_indices=[0,1,2]'),
         truncated=('test.py', config, truncated),
+        launcher_pytorch=('train.py', config, '--launcher', 'pytorch'),
+        launcher_slurm=('test.py', config, s1, '--launcher', 'slurm'),
+        no_data=('train.py', config, '--cfg-options',
+                 f'train_dataloader.dataset.data_root={root / "no_ade"}'),
+        no_checkpoint=('test.py', config, missing),
+    )
+    export = root / 'export.onnx'
+    # The other tools, which take no --work-dir.
+    other_tools = dict(
+        flops_too_small=('analysis_tools/get_flops.py', config, '--shape', 16,
+                         24),
+        flops_three_sizes=('analysis_tools/get_flops.py', config, '--shape',
+                           64, 64, 64),
+        export_truncated=('deployment/pytorch2onnx.py', config, '--checkpoint',
+                          truncated, '--output-file', export),
+        convert_bad_size=('model_converters/efficientformer_to_mmeformer.py',
+                          s1, '--source', 'official', '--attn-ref-size',
+                          'big'),
+        convert_missing=('model_converters/efficientformer_to_mmeformer.py',
+                         missing, '--source', 'official'),
+        teacher_unknown_model=('model_converters/timm_teacher_to_mmeformer.py',
+                               s1, '--model', 'regnety_16o'),
+        shapes_existing_folder=('dataset_converters/make_shapes.py',
+                                '--out-dir', root / 'ade'),
+        shapes_sizes_clash=('dataset_converters/make_shapes.py', '--out-dir',
+                            root / 'new_shapes', '--img-size', 64),
+        demo_not_a_shapes_set=('demo.py', 'segmentation', '--data-root',
+                               root / 'ade', '--work-dir', work),
+        demo_zero_iters=('demo.py', 'segmentation', '--iters', 0),
     )
     # Last, as they build a Runner: the opt-out of the fit check, and a
     # training started from a classifier.
     partial = ('test.py', config, s1, '--partial-load', '--work-dir',
                root / 'partial')
     dense_config, dense_work = prepare_dense_start(root)
-    *procs, partial, dense = run_tools_in_one_process(
-        *[run + ('--work-dir', work) for run in runs.values()],
-        partial, ('train.py', dense_config, '--resume', '--work-dir',
-                  dense_work, '--cfg-options', 'train_cfg.max_iters=1'),
-        cwd=str(root))
-    assert not work.exists(), 'nothing may be written'
+    with pytest.MonkeyPatch.context() as env:
+        # Warnings Python hides by default show, so that the pkg_resources
+        # warnings of setuptools < 80 (DeprecationWarning) are shown as
+        # those of setuptools 80 and 81 (UserWarning) are.
+        env.setenv('PYTHONWARNINGS', 'default')
+        for name in sum(LAUNCHER_VARIABLES.values(), ()):
+            env.delenv(name, raising=False)
+        *procs, partial, dense = run_tools_in_one_process(
+            *[run + ('--work-dir', work) for run in runs.values()],
+            *other_tools.values(),
+            partial, ('train.py', dense_config, '--resume', '--work-dir',
+                      dense_work, '--cfg-options', 'train_cfg.max_iters=1'),
+            cwd=str(root))
+    for path in (work, export, root / 'new_shapes'):
+        assert not path.exists(), f'{path}: nothing may be written'
     return dict(
-        zip(runs, procs),
+        zip(list(runs) + list(other_tools), procs),
         partial=partial,
         dense_start=(dense_work, dense),
         config=config,
@@ -162,6 +232,98 @@ def test_common_mistakes_are_one_clear_message(refused):
         'model.neck.in_channels="[32,48,96]"')
     assert_refused(refused['truncated'],
                    f"{refused['truncated_file']} cannot be read", 'truncated')
+
+
+def test_setup_errors_exit_1_and_usage_errors_2(refused):
+    """Issue 18, item 8: every tool, every kind of mistake."""
+    for name, status in EXIT_STATUS.items():
+        proc = refused[name]
+        assert proc.returncode == status, (name, proc.stderr[-2000:])
+        assert 'Traceback' not in proc.stderr, (name, proc.stderr)
+        # argparse's usage errors show the usage; refused runs do not.
+        assert ('usage:' in proc.stderr) == (status == 2), (name, proc.stderr)
+
+
+def test_a_launcher_flag_without_its_launcher_names_the_command(refused):
+    """Issue 18: --launcher pytorch from a plain shell was KeyError 'RANK'."""
+    assert_refused(
+        refused['launcher_pytorch'],
+        '--launcher pytorch needs the environment that torchrun sets',
+        'RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT are not set',
+        'bash tools/dist_train.sh CONFIG NUM_PROCESSES',
+        'torchrun --nproc-per-node NUM_PROCESSES tools/train.py CONFIG '
+        '--launcher pytorch', 'leave --launcher out')
+    assert_refused(
+        refused['launcher_slurm'],
+        '--launcher slurm needs the environment that srun sets',
+        'bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT',
+        'python tools/test.py CONFIG CHECKPOINT --launcher slurm')
+
+
+def test_missing_data_and_checkpoints_are_named(refused):
+    assert_refused(
+        refused['no_data'], 'no_ade does not exist (train_dataloader.dataset.'
+        'data_root)')
+    assert_refused(refused['no_checkpoint'],
+                   'none.pth does not exist (the checkpoint to test)')
+
+
+def test_sizes_the_model_cannot_take_are_refused(refused):
+    """Issue 18: get_flops.py counted a 16x24 input (the counter traces the
+    model, and a trace skips the backbone's own check)."""
+    assert_refused(
+        refused['flops_too_small'], '--shape: input size 16x24 is too small: '
+        'EfficientFormerV2 takes inputs of at least 32x32; pass --shape 32 '
+        'or more')
+    assert_refused(
+        refused['flops_three_sizes'],
+        '--shape takes one size or a height and a width',
+        max_lines=1)
+
+
+def test_the_export_reads_a_checkpoint_as_test_does(refused):
+    """Issue 18: the same truncated file gave two tracebacks in
+    pytorch2onnx.py and one line in test.py; now the same line."""
+
+    def message(proc):
+        return proc.stderr[proc.stderr.index(': error: ') + 9:].strip()
+
+    assert_refused(refused['export_truncated'],
+                   f"{refused['truncated_file']} cannot be read")
+    assert message(refused['export_truncated']) == message(
+        refused['truncated'])
+
+
+def test_the_other_tools_say_why(refused):
+    for name, fragment in (
+        ('convert_bad_size', "argument --attn-ref-size: SIZE must be one "
+         "size (800), height x width ('800x1333')"),
+        ('convert_missing', 'No checkpoint file at '),
+        ('teacher_unknown_model', '--model regnety_16o: timm has no such '
+         'architecture; did you mean regnety_160'),
+        ('shapes_existing_folder', 'ade exists and is not a shapes set'),
+        ('shapes_sizes_clash', 'max_size=80 does not fit into 64x64 '
+         'images'),
+        ('demo_not_a_shapes_set', 'ade exists and is not a shapes set'),
+        ('demo_zero_iters', 'argument --iters: 0 is not 1 or more'),
+    ):
+        stderr = refused[name].stderr
+        assert fragment in stderr, (name, stderr)
+        error_lines = [
+            line for line in stderr.splitlines() if 'error:' in line
+        ]
+        assert len(error_lines) == 1, (name, stderr)
+
+
+def test_no_run_shows_the_hosts_pkg_resources_warnings(refused):
+    """Issue 22: five per run, whatever the tool; the runs show every
+    warning (PYTHONWARNINGS=default), and those of the hosts'
+    pkg_resources imports are hidden by the tools."""
+    procs = [refused[name] for name in EXIT_STATUS]
+    procs += [refused['partial'], refused['dense_start'][1]]
+    for proc in procs:
+        assert 'pkg_resources' not in proc.stdout + proc.stderr, (
+            proc.args, proc.stderr[-3000:])
 
 
 def prepare_dense_start(root):
