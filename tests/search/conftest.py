@@ -49,6 +49,12 @@ def one_thread():
 
 
 @pytest.fixture
+def supernet_cfg():
+    """The tiny classifier supernet's config (a fresh dict)."""
+    return classifier_cfg()
+
+
+@pytest.fixture
 def build_supernet_classifier():
 
     def build(seed=0, **kwargs):

@@ -1,0 +1,41 @@
+# The EfficientFormerV2 supernet of a small search space on the shapes
+# classification set at 96x96, trained by the sandwich rule (largest,
+# smallest and two random subnets per step, in-place distillation): the
+# supernet of the search walkthrough in docs/search.md (tools/train.py, then
+# tools/search.py). Origin: ./_base_/eformerv2_shapes_cls.py (data,
+# schedule); the space spans V2-S0's stage layout at two widths per stage.
+_base_ = './_base_/eformerv2_shapes_cls.py'
+custom_imports = dict(
+    imports=['mmeformer', 'mmeformer.search'], allow_failed_imports=False)
+
+# Two widths per stage, 1-2 / 1-2 / 2-4 / 1-3 blocks, up to two attention
+# blocks in stages 2 and 3, MLP ratios 2 or 4.
+space = dict(
+    widths=[[16, 32], [32, 48], [64, 96], [128, 176]],
+    min_depths=[1, 1, 2, 1],
+    max_depths=[2, 2, 4, 3],
+    max_attn_blocks=[2, 2],
+    mlp_ratios=[2, 4])
+
+model = dict(
+    type='mmeformer.SandwichImageClassifier',
+    num_random=2,
+    backbone=dict(
+        _delete_=True,
+        type='mmeformer.EfficientFormerV2Supernet',
+        space=space,
+        final_norm=True,
+        attn_ref_size={{_base_.img_size}}),
+    head=dict(in_channels=176))
+
+# What tools/search.py reads: the latency table's input size, the batches
+# that recalibrate BatchNorm (train split) and those that score a subnet
+# (val split, a fixed random subset), and their seed.
+search = dict(
+    input_size={{_base_.img_size}},
+    calibration_batches=2,
+    scoring_batches=4,
+    seed=0)
+
+# SyncBN would replace the supernet's elastic BatchNorms.
+sync_bn = None
