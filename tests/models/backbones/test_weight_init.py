@@ -21,12 +21,11 @@ DEFAULT_INIT_KINDS = {
         'stem.conv1.conv', 'downsample.conv.conv', 'mlp.mid.conv',
         'token_mixer.stride_conv.conv', 'token_mixer.q.conv',
         'token_mixer.k.conv', 'token_mixer.v.conv', 'token_mixer.v_local.conv',
-        'token_mixer.proj.conv', 'token_mixer.talking_head1',
-        'attn.q.local', 'attn.q.proj.conv', 'attn.k.conv', 'attn.v_local.conv',
+        'token_mixer.proj.conv', 'token_mixer.talking_head1', 'attn.q.local',
+        'attn.q.proj.conv', 'attn.k.conv', 'attn.v_local.conv',
         'attn.proj.conv'
     ],
 }
-
 
 #: L1 and S0 widths, one block of each kind per stage.
 ARCHS = {
