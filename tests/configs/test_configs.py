@@ -169,8 +169,12 @@ def test_official_settings(config):
                 sampler.num_repeats) == ('RepeatAugSampler', True, 3)
         assert cfg.optim_wrapper.constructor == (
             'mmeformer.AGCOptimWrapperConstructor')
-        assert cfg.optim_wrapper.clip_grad == dict(
-            type='agc', clip_factor=0.01)
+        clip_grad = dict(type='agc', clip_factor=0.01)
+        if is_v2(config):
+            # Per-channel units for the flat layer scales, as timm makes of
+            # the official (C, 1, 1) ones.
+            clip_grad['elementwise_keys'] = ['.ls1.weight', '.ls2.weight']
+        assert cfg.optim_wrapper.clip_grad == clip_grad
         assert cfg.sync_bn == 'torch'
         return
 

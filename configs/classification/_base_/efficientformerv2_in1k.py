@@ -6,6 +6,9 @@ _base_ = './efficientformer_in1k.py'
 model = dict(backbone=dict(type='mmeformer.EfficientFormerV2', arch='s0'))
 
 optim_wrapper = dict(
+    # timm clips the official (C, 1, 1) layer scales channel by channel; ours
+    # are flat, so they are named to be clipped one element per unit too.
+    clip_grad=dict(elementwise_keys=['.ls1.weight', '.ls2.weight']),
     paramwise_cfg=dict(
         # The official V2 stores layer scales as (C, 1, 1) tensors, which
         # timm's 1-D rule does not exempt from weight decay; ours are flat.

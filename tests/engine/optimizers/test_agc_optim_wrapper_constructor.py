@@ -10,6 +10,7 @@ from mmengine.registry import DefaultScope
 from timm.utils import adaptive_clip_grad
 
 import mmeformer  # noqa: F401
+from mmeformer.models.layers import MetaBlock2d
 
 AGC = dict(type='agc', clip_factor=0.01)
 
@@ -117,3 +118,78 @@ def test_clips_the_unscaled_gradients_under_amp():
     optim_wrapper.update_params(loss)
     for param, value in zip(model.parameters(), expected):
         torch.testing.assert_close(param.detach(), value, rtol=1e-2, atol=1e-3)
+
+
+LAYER_SCALES = ['.ls1.weight', '.ls2.weight']
+
+
+def make_v2_block():
+    """A V2 block with flat ``(C,)`` layer scales of different sizes."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        MetaBlock2d(8, token_mixer=nn.Conv2d(8, 8, 1), mid_conv=True))
+    with torch.no_grad():
+        for scale in (model[0].ls1, model[0].ls2):
+            scale.weight.copy_(0.05 + 0.5 * torch.rand(8))
+    return model
+
+
+def official_layout(model):
+    """A copy of ``model`` with the layer scales as the official V2 stores
+    them: ``(C, 1, 1)`` tensors (LayerScale views them so either way)."""
+    reference = copy.deepcopy(model)
+    for scale in (reference[0].ls1, reference[0].ls2):
+        scale.weight = nn.Parameter(scale.weight.detach().view(-1, 1, 1))
+    return reference
+
+
+def block_loss(model):
+    torch.manual_seed(1)
+    return model(0.3 * torch.randn(2, 8, 5, 5)).square().mean()
+
+
+def step_v2_block(model, **clip_grad):
+    optim_wrapper = build(model, clip_grad=dict(AGC, **clip_grad))
+    optim_wrapper.update_params(block_loss(model))
+    return [p.detach().flatten() for p in model.parameters()]
+
+
+def test_elementwise_keys_clip_as_timm_on_the_official_layout():
+    """timm on (C, 1, 1) layer scales clips each channel; the same
+    parameters stored flat are clipped channel by channel only when named
+    in ``elementwise_keys``, and as one vector otherwise."""
+    model = make_v2_block()
+    reference = official_layout(model)
+    block_loss(reference).backward()
+    unclipped = reference[0].ls1.weight.grad.clone()
+    adaptive_clip_grad(reference.parameters(), clip_factor=0.01)
+    # Some channels are clipped, some are not.
+    changed = reference[0].ls1.weight.grad != unclipped
+    assert changed.any() and not changed.all()
+    expected = [(p - p.grad).detach().flatten()
+                for p in reference.parameters()]
+
+    per_element = step_v2_block(model, elementwise_keys=LAYER_SCALES)
+    for name, param, value in zip(
+            dict(reference.named_parameters()), per_element, expected):
+        torch.testing.assert_close(param, value, msg=name)
+
+    as_vectors = step_v2_block(make_v2_block())
+    differ = [
+        name for name, param, value in zip(
+            dict(reference.named_parameters()), as_vectors, expected)
+        if not torch.allclose(param, value)
+    ]
+    assert differ == ['0.ls1.weight', '0.ls2.weight']
+
+
+def test_elementwise_keys_are_checked():
+    with pytest.raises(ValueError, match=r"\['\.ls3\.weight'\] match no"):
+        build(
+            make_v2_block(),
+            clip_grad=dict(
+                AGC, elementwise_keys=['.ls1.weight', '.ls3.weight']))
+    with pytest.raises(ValueError, match='list of non-empty'):
+        build(
+            make_v2_block(),
+            clip_grad=dict(AGC, elementwise_keys='.ls1.weight'))
