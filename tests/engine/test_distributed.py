@@ -1,9 +1,13 @@
 """Two-process training through tools/dist_train.sh on CPU (gloo)."""
+import hashlib
+import inspect
 import os
 import os.path as osp
 import socket
 import subprocess
 import textwrap
+
+import pytest
 
 from mmeformer.demo import generate_shapes
 from mmeformer.utils import load_from_local
@@ -12,18 +16,33 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo',
                        'maskrcnn_eformerv2_s0_shapes.py')
 
-# Test-only hook, imported by both processes through `custom_imports`.
+
+def state_hash(state_dict):
+    """A digest of every name, dtype, shape and value, in order."""
+    digest = hashlib.sha256()
+    for name, value in state_dict.items():
+        value = value.detach().cpu().contiguous()
+        digest.update(f'{name} {value.dtype} {tuple(value.shape)}'.encode())
+        digest.update(value.numpy().tobytes())
+    return digest.hexdigest()
+
+
+# Test-only hook, imported by both processes through `custom_imports`; it
+# hashes the final state as state_hash does.
 RECORDER = '''
+import hashlib
 import os.path as osp
 
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 
 @HOOKS.register_module()
 class RecordRankHook(Hook):
-    """Log, per rank, the images each iteration trains on and each save."""
+    """Log, per rank, the images each iteration trains on, each save and
+    the hashes of the final weights and of the whole state."""
 
     def _log(self, runner, kind, line):
         path = osp.join(runner.work_dir, f'{kind}_rank{get_rank()}.txt')
@@ -36,7 +55,14 @@ class RecordRankHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint):
         self._log(runner, 'saves', str(checkpoint['meta']['iter']))
-'''
+
+    def after_train(self, runner):
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        self._log(runner, 'params', state_hash(dict(model.named_parameters())))
+        self._log(runner, 'state', state_hash(model.state_dict()))
+''' + inspect.getsource(state_hash)
 
 
 def free_port():
@@ -50,6 +76,7 @@ def read_lines(path):
         return f.read().split()
 
 
+@pytest.mark.slow
 def test_two_processes(tmp_path):
     generate_shapes(
         str(tmp_path / 'shapes'),
@@ -118,3 +145,12 @@ def test_two_processes(tmp_path):
     ckpt = load_from_local(str(work_dir / 'iter_2.pth'), 'cpu')
     assert ckpt['meta']['iter'] == 2
     assert len(ckpt['rng_states']) == 2
+
+    # The ranks ended with the same weights (DDP averages the gradients),
+    # and rank 0 saved its state. BatchNorm statistics differ after the last
+    # step: the demo's BN is not synchronised, and DDP broadcasts rank 0's
+    # buffers at the start of each forward, not after it.
+    params = [read_lines(work_dir / f'params_rank{r}.txt') for r in (0, 1)]
+    assert params[0] == params[1]
+    saved = state_hash(ckpt['state_dict'])
+    assert read_lines(work_dir / 'state_rank0.txt') == [saved]
