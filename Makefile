@@ -7,7 +7,7 @@ export MMEFORMER_VENV := $(abspath $(VENV))
 SETUP_FLAGS := $(if $(filter 1,$(KEEP_TORCH)),--keep-torch,)
 PYTEST_ARGS ?=
 
-.PHONY: env test demo demo-seg check-env
+.PHONY: env test test-fast demo demo-seg check-env
 
 env:
 	bash tools/setup_env.sh $(SETUP_FLAGS)
@@ -15,8 +15,13 @@ env:
 check-env: env
 	$(PY) tools/check_env.py
 
+# Everything; CI passes --durations through PYTEST_ARGS (see .ci/run).
 test: env
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+# The unit tests only: no end-to-end tool, demo or multi-process run.
+test-fast: env
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 demo: env
 	$(PY) tools/demo.py detection
