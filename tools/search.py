@@ -1,7 +1,6 @@
 """Search the EfficientFormerV2 supernet of a config for the most accurate
 subnet within a latency and a size budget on this device."""
 import argparse
-import logging
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
 from mmeformer.runtime import (add_config_arguments, add_launcher_arguments,
@@ -95,7 +94,7 @@ def main(argv=None):
     parser, args = parse_args(argv)
     with exit_on_setup_error(parser):
         from mmengine.dist import get_rank, init_dist
-        from mmengine.logging import print_log
+        from mmengine.logging import MMLogger
 
         from mmeformer.search import (BudgetError, MobileEfficiencyScore,
                                       SearchStateError)
@@ -107,9 +106,11 @@ def main(argv=None):
                 backend='nccl' if torch.cuda.is_available() else 'gloo')
         cfg = load_config(args.config, args.cfg_options, args.work_dir)
 
+        logger = MMLogger.get_instance('mmeformer_search')
+
         def log(line):
             if get_rank() == 0:
-                print_log(line, logger='current', level=logging.INFO)
+                logger.info(line)
 
         try:
             session = SearchSession(
