@@ -39,14 +39,18 @@ _constant_in_traces: ContextVar[bool] = ContextVar(
 
 @contextmanager
 def constant_attention_bias() -> Iterator[None]:
-    """Trace attention biases as constants, for fixed-shape exports.
+    """Trace attention biases at fixed sizes, for fixed-shape exports.
 
-    Inside this context a traced :class:`AttentionBias` computes its bias
-    eagerly, exactly as PyTorch does at the traced grids, and the graph
-    holds the result as a constant: nothing is resized at run time, but the
-    graph is valid for the traced input size only. Outside it a trace
-    resizes the bias inside the graph for whatever grid the input has
-    (see :func:`resize_bicubic_traced`).
+    Inside this context a traced :class:`AttentionBias` records its bias for
+    the traced grids only: the small per-offset table, gathered with two
+    constant offset indices and, off the reference grids, resized with
+    constant taps and weights (:func:`resize_bicubic_traced`). Every input
+    of that computation is a constant, so ONNX Runtime and OpenVINO fold it
+    into one constant when they load the file and nothing is resized at run
+    time, while the file holds the table (kilobytes) instead of the gathered
+    ``(num_heads, Nq, Nk)`` bias (up to hundreds of megabytes at dense
+    sizes). The graph is valid for the traced input size only. Outside it a
+    trace resizes the bias inside the graph for whatever grid the input has.
 
     Example:
         >>> with constant_attention_bias():
@@ -167,7 +171,8 @@ class AttentionBias(nn.Module):
     gathered matrix inside the graph with :func:`resize_bicubic_traced`,
     which is the identity at the reference grid, so a graph traced at any
     size is right at every size. Inside :func:`constant_attention_bias` a
-    trace holds the bias of the traced size as a constant instead.
+    trace computes the bias of the traced size from the table and constants
+    only, which a runtime folds when it loads the graph.
 
     Modified from the ``Attention`` / ``Attention4D`` /
     ``Attention4DDownsample`` bias code of the `official repo
@@ -218,6 +223,13 @@ class AttentionBias(nn.Module):
         # The table values the cached entries were computed from.
         self._cached_table = None
 
+    def _axis_offsets(self, axis: int) -> torch.Tensor:
+        """``|dy|`` (axis 0) or ``|dx|`` (axis 1) between every query and
+        key row (column) of the reference grids, of shape ``(q, k)``."""
+        queries = torch.arange(self.query_grid[axis]) * self.query_stride
+        keys = torch.arange(self.key_grid[axis])
+        return (queries.reshape(-1, 1) - keys.reshape(1, -1)).abs()
+
     def _offset_index(self) -> torch.Tensor:
         """Table column of every (query, key) pair: ``|dy| * kw + |dx|``.
 
@@ -225,15 +237,24 @@ class AttentionBias(nn.Module):
         because the first query (0, 0) meets every offset in row-major order.
         """
         (qh, qw), (kh, kw) = self.query_grid, self.key_grid
-        q_y, q_x = torch.meshgrid(
-            torch.arange(qh) * self.query_stride,
-            torch.arange(qw) * self.query_stride,
-            indexing='ij')
-        k_y, k_x = torch.meshgrid(
-            torch.arange(kh), torch.arange(kw), indexing='ij')
-        d_y = (q_y.reshape(-1, 1) - k_y.reshape(1, -1)).abs()
-        d_x = (q_x.reshape(-1, 1) - k_x.reshape(1, -1)).abs()
-        return d_y * kw + d_x
+        d_y = self._axis_offsets(0).reshape(qh, 1, kh, 1)
+        d_x = self._axis_offsets(1).reshape(1, qw, 1, kw)
+        return (d_y * kw + d_x).reshape(qh * qw, kh * kw)
+
+    def _gather_by_axis(self) -> torch.Tensor:
+        """``table[:, index]``, gathered one grid axis at a time.
+
+        The same values as the one gather with :attr:`index`, but a trace
+        records two gathers whose indices are the ``(q, k)`` offsets of one
+        axis each, instead of the ``(Nq, Nk)`` index: a few kilobytes of
+        constants instead of megabytes.
+        """
+        (qh, qw), (kh, kw) = self.query_grid, self.key_grid
+        table = self.table.reshape(self.num_heads, kh, kw)
+        # (heads, qh, kh, kw), then (heads, qh, kh, qw, kw).
+        bias = table[:, self._axis_offsets(0)][..., self._axis_offsets(1)]
+        return bias.permute(0, 1, 3, 2, 4).reshape(self.num_heads, qh * qw,
+                                                   kh * kw)
 
     def extra_repr(self) -> str:
         return (f'num_heads={self.num_heads}, key_grid={self.key_grid}, '
@@ -260,7 +281,13 @@ class AttentionBias(nn.Module):
         Always resizes (exactly the identity at the reference grids), so
         that no branch on the traced sizes is frozen into the graph.
         """
-        bias = self.table[:, self.index]
+        return self._resize_traced(self.table[:, self.index], query_grid,
+                                   key_grid)
+
+    @staticmethod
+    def _resize_traced(bias: torch.Tensor, query_grid: Grid,
+                       key_grid: Grid) -> torch.Tensor:
+        """:func:`resize_bicubic_traced` of a gathered bias to the grids."""
         size = (query_grid[0] * query_grid[1], key_grid[0] * key_grid[1])
         work = bias
         if bias.dtype not in (torch.float32, torch.float64):
@@ -269,21 +296,26 @@ class AttentionBias(nn.Module):
 
     def compute_constant(self, query_grid: Grid,
                          key_grid: Grid) -> torch.Tensor:
-        """The bias for the traced grids, computed outside the trace.
+        """The bias for the traced grids, fixed in the trace.
 
-        The trace records the result as a constant tensor.
+        Records the gather by axis (:meth:`_gather_by_axis`) and, off the
+        reference grids, the resize to the traced grids with constant taps
+        and weights: a computation on constants only, which a runtime folds
+        when it loads the graph.
         """
-        # Nothing here is recorded: not even reading the traced sizes, which
-        # a constant bias freezes on purpose.
+        # Nothing reads the traced sizes into the graph: a fixed-shape bias
+        # freezes them on purpose.
         tracing_state = torch._C._get_tracing_state()
         torch._C._set_tracing_state(None)
         try:
-            grids = (tuple(int(g) for g in query_grid),
-                     tuple(int(g) for g in key_grid))
-            with torch.no_grad():
-                return self.compute(*grids).detach()
+            query_grid = tuple(int(g) for g in query_grid)
+            key_grid = tuple(int(g) for g in key_grid)
         finally:
             torch._C._set_tracing_state(tracing_state)
+        bias = self._gather_by_axis()
+        if query_grid == self.query_grid and key_grid == self.key_grid:
+            return bias
+        return self._resize_traced(bias, query_grid, key_grid)
 
     def forward(self, query_grid: Grid, key_grid: Grid) -> torch.Tensor:
         """Bias of shape ``(num_heads, Nq, Nk)`` for the grids seen.
