@@ -7,9 +7,10 @@ import torch
 import torch.nn as nn
 
 from mmeformer.models.layers.attention_bias import constant_attention_bias
+from mmeformer.runtime import SetupError
 from .files import atomic_output, check_output_path, check_shape
 
-__all__ = ['export_coreml']
+__all__ = ['COREML_PRECISIONS', 'export_coreml']
 
 
 @contextmanager
@@ -42,23 +43,39 @@ def _int_of_one_element_constants() -> Iterator[None]:
         registry.update(originals)
 
 
-def export_coreml(model: nn.Module, shape: Sequence[int],
-                  output_file: str) -> str:
+#: Compute precisions of a Core ML package.
+COREML_PRECISIONS = ('fp32', 'fp16')
+
+
+def export_coreml(model: nn.Module,
+                  shape: Sequence[int],
+                  output_file: str,
+                  precision: str = 'fp32') -> str:
     """Convert a wrapper of :mod:`mmeformer.deployment.wrappers` to a Core ML
     ML program (``.mlpackage``) for one input size.
 
     The model is traced with its attention biases as constants and converted
-    by coremltools; conversion runs anywhere, prediction needs macOS.
+    by coremltools; conversion runs anywhere, prediction needs macOS. The
+    package computes at ``precision``, named explicitly: coremltools' own
+    default for an ML program is float16.
 
     Args:
         model (nn.Module): The wrapper, with ``output_names``; it is put in
             eval mode.
         shape (Sequence[int]): Input ``(H, W)``.
         output_file (str): The ``.mlpackage`` path; its folder must exist.
+        precision (str): Compute precision, ``'fp32'`` or ``'fp16'``.
+            Defaults to ``'fp32'``.
 
     Returns:
         str: The absolute path written.
+
+    Raises:
+        SetupError: On another precision, before anything is converted.
     """
+    if precision not in COREML_PRECISIONS:
+        raise SetupError(f'a Core ML package computes in fp32 or fp16, not '
+                         f'{precision}')
     import coremltools as ct
     height, width = check_shape(shape)
     output_file = check_output_path(output_file)
@@ -72,6 +89,8 @@ def export_coreml(model: nn.Module, shape: Sequence[int],
             inputs=[ct.TensorType(name='input', shape=tuple(x.shape))],
             outputs=[ct.TensorType(name=name) for name in model.output_names],
             convert_to='mlprogram',
+            compute_precision=(ct.precision.FLOAT32 if precision == 'fp32' else
+                               ct.precision.FLOAT16),
             minimum_deployment_target=ct.target.iOS15)
     with atomic_output(output_file) as tmp:
         mlmodel.save(tmp)

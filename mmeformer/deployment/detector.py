@@ -137,20 +137,25 @@ def verify_detector(cfg: Config,
                     score_thr: float = 0.3,
                     box_tolerance: float = 1.,
                     score_tolerance: float = 0.01,
+                    mask_iou: float = 0.95,
                     fuse: bool = True) -> Dict[str, float]:
     """Compare the detections of ONNX Runtime and PyTorch on one image.
 
     Every detection scoring ``score_thr`` or more on either side must have
     a partner of the same class on the other side, with every box corner
-    within ``box_tolerance`` pixels and the score within
-    ``score_tolerance``. The arguments are those of
+    within ``box_tolerance`` pixels, the score within ``score_tolerance``
+    and, for instance segmentation, the masks overlapping by ``mask_iou``
+    (intersection over union) or more. An image with no such detection
+    compares nothing and fails. The arguments are those of
     :func:`export_detector`, plus the tolerances.
 
     Returns:
-        dict: ``num_dets`` compared, worst ``box_diff`` and ``score_diff``.
+        dict: ``num_dets`` compared, worst ``box_diff``, ``score_diff`` and
+        ``mask_iou`` (1.0 without masks).
 
     Raises:
-        AssertionError: If a detection has no partner.
+        AssertionError: If a detection has no partner, or there is no
+            detection to compare.
     """
     from mmdeploy.apis import build_task_processor
     from mmdeploy.utils import get_input_shape
@@ -171,13 +176,14 @@ def verify_detector(cfg: Config,
             data['inputs'],
             copy.deepcopy(data['data_samples']),
             mode='predict')
-    worst = dict(num_dets=0, box_diff=0., score_diff=0.)
+    worst = dict(num_dets=0, box_diff=0., score_diff=0., mask_iou=1.)
     for ref, out in zip(expected, actual):
         ref, out = ref.pred_instances, out.pred_instances
         for a, b in ((ref, out), (out, ref)):
             keep = a.scores >= score_thr
-            for box, score, label in zip(a.bboxes[keep], a.scores[keep],
-                                         a.labels[keep]):
+            masks = a.masks[keep] if 'masks' in a and 'masks' in b else None
+            for i, (box, score, label) in enumerate(
+                    zip(a.bboxes[keep], a.scores[keep], a.labels[keep])):
                 same = b.labels == label
                 if not same.any():
                     raise AssertionError(
@@ -192,8 +198,29 @@ def verify_detector(cfg: Config,
                         f'detection {box.tolist()} ({score:.3f}, class '
                         f'{int(label)}): closest partner differs by '
                         f'{float(box_diff[best]):.2f} px and {score_diff:.4f}')
+                if masks is not None:
+                    iou = _mask_iou(masks[i], b.masks[same][best])
+                    if iou < mask_iou:
+                        raise AssertionError(
+                            f'detection {box.tolist()} ({score:.3f}, class '
+                            f'{int(label)}): masks overlap by IoU {iou:.3f} '
+                            f'(required {mask_iou})')
+                    worst['mask_iou'] = min(worst['mask_iou'], iou)
                 worst['box_diff'] = max(worst['box_diff'],
                                         float(box_diff[best]))
                 worst['score_diff'] = max(worst['score_diff'], score_diff)
             worst['num_dets'] += int(keep.sum())
+    if worst['num_dets'] == 0:
+        raise AssertionError(
+            f'no detection scores {score_thr} or more on either side: '
+            'nothing was compared; verify with an image the model detects '
+            'objects in (--input-img) or a lower score threshold')
     return worst
+
+
+def _mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Intersection over union of two masks (binarised at 0.5); 1.0 when
+    both are empty."""
+    a, b = a.float() >= 0.5, b.float() >= 0.5
+    union = int((a | b).sum())
+    return float(int((a & b).sum()) / union) if union else 1.

@@ -5,12 +5,15 @@ the mmeformer configs. Detectors go through MMDeploy.
 """
 import argparse
 import os.path as osp
+import sys
 
 import mmeformer  # noqa: F401  (registers the `mmeformer::` config prefix)
-from mmeformer.deployment import (EXPORT_KINDS, build_export_model,
-                                  check_opset, check_output_path, default_kind,
-                                  export_coreml, export_detector, export_onnx,
-                                  verify_detector, verify_onnx)
+from mmeformer.deployment import (COREML_PRECISIONS, EXPORT_KINDS, PRECISIONS,
+                                  RUNTIMES, available_precisions,
+                                  build_export_model, check_opset,
+                                  check_output_path, check_precision,
+                                  default_kind, export_coreml, export_detector,
+                                  export_onnx, verify_detector, verify_onnx)
 from mmeformer.runtime import (SetupError, add_config_arguments,
                                build_meta_model, check_checkpoint,
                                check_input_size, exit_on_setup_error, get_host,
@@ -38,9 +41,16 @@ MMDeploy's "dets", "labels", "masks" (detector). The model is fused
 --shape exports one size, with the attention biases of that size as
 constants; --dynamic-export takes any batch, height and width (32 px and
 up) and resizes the biases in the graph as PyTorch does. --verify runs the
-file in ONNX Runtime and compares it with PyTorch: at the exported size, or
-for a dynamic file at 224x224, 512x512, 513x671 and 800x1216 (or
---verify-shapes).
+file in each runtime of --verify-runtimes (default: ONNX Runtime and
+OpenVINO, those installed that run --precision here) at --precision
+(default fp32; OpenVINO also bf16 and fp16 where the CPU has them) and
+compares it with fp32 PyTorch: at the exported size, or for a dynamic file
+at 224x224, 512x512, 513x671 and 800x1216 (or --verify-shapes) and at
+batch 2 at the first of them. Bounds on the max difference relative to the
+output magnitude: fp32 1e-4, fp16 1e-2, bf16 3e-2. A detector is verified
+in ONNX Runtime fp32, detection by detection. For Core ML, --precision is
+the compute precision written into the package (fp32, or fp16, Core ML's
+own default).
 
 examples:
   python tools/deployment/pytorch2onnx.py \\
@@ -97,7 +107,21 @@ def parse_args(argv=None):
     parser.add_argument(
         '--verify',
         action='store_true',
-        help='compare ONNX Runtime with PyTorch')
+        help='run the file in each runtime and compare it with PyTorch')
+    parser.add_argument(
+        '--precision',
+        choices=PRECISIONS,
+        default='fp32',
+        help='precision --verify runs each runtime at (the ONNX file stays '
+        'float32); Core ML: the compute precision of the package, fp32 or '
+        'fp16 (default: fp32)')
+    parser.add_argument(
+        '--verify-runtimes',
+        nargs='+',
+        choices=RUNTIMES,
+        metavar='RUNTIME',
+        help='runtimes --verify runs: onnxruntime, openvino (default: those '
+        'installed that run --precision here)')
     parser.add_argument(
         '--verify-shapes',
         type=int,
@@ -126,6 +150,45 @@ def default_output(config: str, kind: str, shape, dynamic: bool,
     size = 'dynamic' if dynamic else f'{shape[0]}x{shape[-1]}'
     ext = '.mlpackage' if fmt == 'coreml' else '.onnx'
     return f'{name}_{kind}_{size}{ext}'
+
+
+def verify_runtimes(args, kind: str) -> list:
+    """The runtimes ``--verify`` runs at ``--precision``; refuses what
+    cannot run before anything is exported."""
+    precision = args.precision
+    if args.format == 'coreml':
+        if precision not in COREML_PRECISIONS:
+            raise SetupError('--precision: a Core ML package computes in '
+                             f'fp32 or fp16, not {precision}')
+        return []
+    if not args.verify:
+        if precision != 'fp32' or args.verify_runtimes:
+            raise SetupError('--precision and --verify-runtimes choose how '
+                             '--verify runs the file; add --verify')
+        return []
+    if precision == 'int8':
+        raise SetupError('--precision int8: this tool writes float files; '
+                         'int8 runs a quantized file')
+    if kind == 'detector':
+        if precision != 'fp32' or set(args.verify_runtimes
+                                      or ['onnxruntime']) != {'onnxruntime'}:
+            raise SetupError('a detector is verified in ONNX Runtime fp32 '
+                             "(MMDeploy's wrapper); drop --precision and "
+                             '--verify-runtimes')
+        return ['onnxruntime']
+    if args.verify_runtimes:
+        for runtime in args.verify_runtimes:
+            try:
+                check_precision(runtime, precision)
+            except ValueError as e:
+                raise SetupError(str(e)) from e
+        return list(dict.fromkeys(args.verify_runtimes))
+    runtimes = [r for r in RUNTIMES if precision in available_precisions(r)]
+    if not runtimes:
+        raise SetupError(f'no installed runtime runs {precision} here; '
+                         'pip install -r requirements/deploy.txt, or choose '
+                         'another --precision')
+    return runtimes
 
 
 def export(args) -> None:
@@ -159,6 +222,7 @@ def export(args) -> None:
                                            args.dynamic_export, args.format))
     if args.opset_version is not None:
         check_opset(args.opset_version)
+    runtimes = verify_runtimes(args, kind)
 
     if kind == 'detector':
         deploy_cfg = args.deploy_cfg or osp.join(
@@ -178,14 +242,17 @@ def export(args) -> None:
         print(f'wrote {path}')
         if args.verify:
             worst = verify_detector(cfg, deploy_cfg, path, **inputs)
-            print(f"verified: {worst['num_dets']} detections match within "
-                  f"{worst['box_diff']:.2f} px and {worst['score_diff']:.4f}")
+            print(f"verified onnxruntime fp32: {worst['num_dets']} "
+                  f"detections match within {worst['box_diff']:.2f} px and "
+                  f"{worst['score_diff']:.4f}, masks with IoU "
+                  f"{worst['mask_iou']:.3f} or more")
         return
 
     model = build_export_model(
         cfg, kind, args.checkpoint, fuse=not args.no_fuse)
     if args.format == 'coreml':
-        print(f'wrote {export_coreml(model, shape, output_file)}')
+        path = export_coreml(model, shape, output_file, args.precision)
+        print(f'wrote {path} (compute precision {args.precision})')
         return
     path = export_onnx(
         model,
@@ -198,9 +265,22 @@ def export(args) -> None:
         shapes = [shape]
         if args.dynamic_export:
             shapes = args.verify_shapes or DYNAMIC_VERIFY_SHAPES
-        for (height, width), error in verify_onnx(model, path, shapes):
-            print(f'verified at {height}x{width}: max difference '
-                  f'{error:.1e} of the output magnitude')
+        for runtime in runtimes:
+            checks = [(shapes, 1)]
+            if args.dynamic_export:
+                checks.append((shapes[:1], 2))
+            for sizes, batch in checks:
+                results = verify_onnx(
+                    model,
+                    path,
+                    sizes,
+                    runtime=runtime,
+                    precision=args.precision,
+                    batch_size=batch)
+                for (height, width), error in results:
+                    print(f'verified {runtime} {args.precision} at '
+                          f'{height}x{width}, batch {batch}: max difference '
+                          f'{error:.1e} of the fp32 PyTorch output magnitude')
 
 
 def main(argv=None) -> None:
@@ -209,7 +289,11 @@ def main(argv=None) -> None:
     if args.shape is not None and len(args.shape) not in (1, 2):
         parser.error('--shape takes one size or a height and a width')
     with exit_on_setup_error(parser):
-        export(args)
+        try:
+            export(args)
+        except AssertionError as e:
+            # The file is complete and kept, for inspection.
+            sys.exit(f'{parser.prog}: verification failed: {e}')
 
 
 if __name__ == '__main__':
