@@ -18,6 +18,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from mmeformer.testing import randomize_weights
+from mmeformer.utils import quiet_host_warnings
 
 #: name -> (backbone type, arch, published classifier GMACs at 224).
 VARIANTS: Dict[str, tuple] = {
@@ -386,6 +387,7 @@ def row_cells(results: Dict[tuple, tuple], lanes: Sequence[Tuple[str, str]],
 
 
 def main(argv=None) -> None:
+    quiet_host_warnings()
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
