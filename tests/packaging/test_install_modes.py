@@ -6,7 +6,7 @@ from a temporary folder outside the checkout with nothing of the checkout on
 ``PYTHONPATH``: in the checkout, ``mmeformer.egg-info`` in the current folder
 would make any install mode look right. Covered: the develop-mode install
 ``tools/setup_env.sh`` makes (this environment's), and a wheel built from
-the sources and installed into a scratch folder.
+an sdist of the sources and installed into a scratch folder.
 """
 import os
 import os.path as osp
