@@ -1,12 +1,13 @@
 """Logits of the package's classifiers against timm's, for the same weights.
 
-timm builds ``efficientformer_l1`` and ``efficientformerv2_s0`` with random
-weights (BatchNorm statistics, layer scales and attention biases included),
-the package's converter maps its state dict, and a classifier built from
-the package config must give timm's logits. At a size other than the
-attention reference, timm's attention biases are replaced by a bicubic
-resize of timm's own gathered bias, computed here with
-``F.interpolate``: the rule of the official dense backbones.
+timm builds each of the seven variants with random weights (BatchNorm
+statistics, layer scales and attention biases included), the package's
+converter maps its state dict, and a classifier built from the package
+config must give timm's logits. At a size other than the attention
+reference, timm's attention biases are replaced by a bicubic resize of
+timm's own gathered bias, computed here with ``F.interpolate``: the rule of
+the official dense backbones. Every variant is compared on one small,
+non-square image; V1-L1 and V2-S0 also at the reference size.
 """
 import copy
 import os.path as osp
@@ -27,9 +28,17 @@ CONFIGS = osp.join(
 #: timm model name, the package config of the same variant.
 VARIANTS = {
     'l1': ('efficientformer_l1', 'eformer_l1_in1k.py'),
+    'l3': ('efficientformer_l3', 'eformer_l3_in1k.py'),
+    'l7': ('efficientformer_l7', 'eformer_l7_in1k.py'),
     's0': ('efficientformerv2_s0', 'eformerv2_s0_in1k.py'),
+    's1': ('efficientformerv2_s1', 'eformerv2_s1_in1k.py'),
+    's2': ('efficientformerv2_s2', 'eformerv2_s2_in1k.py'),
+    'l': ('efficientformerv2_l', 'eformerv2_l_in1k.py'),
 }
-OTHER_SIZE = (256, 320)
+#: Variants also compared at the 224x224 reference size.
+AT_REFERENCE_SIZE = ('l1', 's0')
+#: Small and non-square: 3x4 tokens in the last stage.
+OTHER_SIZE = (96, 128)
 
 
 def build_ours(config: str, checkpoint: str) -> torch.nn.Module:
@@ -81,6 +90,7 @@ def timm_and_ours(request, tmp_path_factory, randomize):
     return request.param, reference, build_ours(config, out)
 
 
+@pytest.mark.parametrize('timm_and_ours', AT_REFERENCE_SIZE, indirect=True)
 def test_logits_equal_timm_at_the_reference_size(timm_and_ours):
     _, reference, ours = timm_and_ours
     x = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
@@ -95,11 +105,16 @@ def test_logits_equal_timm_with_resized_biases(timm_and_ours):
     arch, reference, ours = timm_and_ours
     x = torch.rand(
         1, 3, *OTHER_SIZE, generator=torch.Generator().manual_seed(2))
-    if arch == 'l1':
+    if arch.startswith('l') and arch != 'l':
         # timm's V1 attends over whatever tokens it gets; only the bias is
         # fixed to the 7x7 grid of a 224x224 input.
         tokens = -(-OTHER_SIZE[0] // 32) * -(-OTHER_SIZE[1] // 32)
-        counts = {'stages.3.blocks.4.token_mixer': (tokens, tokens)}
+        counts = {
+            name: (tokens, tokens)
+            for name, m in reference.named_modules()
+            if hasattr(m, 'attention_biases')
+        }
+        assert len(counts) == {'l1': 1, 'l3': 4, 'l7': 8}[arch]
         other = copy.deepcopy(reference)
     else:
         # timm's V2 fixes its token grids at construction: build it for this
@@ -118,9 +133,10 @@ def test_logits_equal_timm_with_resized_biases(timm_and_ours):
             for name, m in other.named_modules()
             if hasattr(m, 'attention_biases')
         }
-        assert len(counts) == 5
+        assert len(counts) == {'s0': 5, 's1': 5, 's2': 9, 'l': 13}[arch]
     use_biases(other.eval(), resized_timm_biases(reference, counts))
     with torch.no_grad():
         expected = other(x)
         logits = ours(x, mode='tensor')
+    assert expected.abs().max() > 1  # the comparison is not of zeros
     torch.testing.assert_close(logits, expected, rtol=0, atol=1e-5)
