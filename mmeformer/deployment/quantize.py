@@ -25,9 +25,8 @@ from mmeformer.runtime import SetupError, check_test, get_host, load_config
 from .files import atomic_output, check_output_path
 from .runtimes import is_quantized, onnxruntime_session
 from .scoring import (FILE_KINDS, FileNetwork, attach_file, check_file_fits,
-                      check_file_input, file_kind, open_file, read_signature,
-                      test_inputs)
-from .wrappers import load_model
+                      check_file_input, file_kind, load_host_model,
+                      open_file, read_signature, test_inputs)
 
 __all__ = [
     'QUANTIZED_FORMATS', 'ACCURACY_METRICS', 'calibration_loader',
@@ -324,7 +323,7 @@ def quantize_file(config: str,
                          'heads in PyTorch: give the checkpoint of the whole '
                          'model (--checkpoint)')
     host.register_modules()
-    model = load_model(cfg, checkpoint)
+    model = load_host_model(cfg, checkpoint)
     sample = test_inputs(cfg, model.data_preprocessor)
     check_file_input(path, inputs, sample, config)
     check_file_fits(

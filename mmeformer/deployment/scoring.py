@@ -37,7 +37,7 @@ __all__ = [
     'FILE_KINDS', 'read_signature', 'file_kind', 'check_file_input',
     'check_file_fits',
     'FileNetwork', 'FileClassifier', 'FileSegmentor', 'attach_file',
-    'test_inputs', 'open_file', 'score_file'
+    'load_host_model', 'test_inputs', 'open_file', 'score_file'
 ]
 
 #: Kinds of exported files and the hosts whose configs they come from.
@@ -337,6 +337,27 @@ def attach_file(model: nn.Module, kind: str,
     return model
 
 
+def load_host_model(cfg: Config, checkpoint: Optional[str] = None):
+    """The config's model as its Runner builds it, with its weights.
+
+    As mmengine's Runner does, a top-level ``data_preprocessor`` (where
+    MMPretrain configs keep the normalisation) is the model's unless the
+    model names its own.
+
+    Args:
+        cfg (Config): The config.
+        checkpoint (str, optional): See
+            :func:`~.wrappers.load_model`. Defaults to None.
+
+    Returns:
+        nn.Module: The model in eval mode.
+    """
+    if cfg.get('data_preprocessor') and 'data_preprocessor' not in cfg.model:
+        cfg = copy.deepcopy(cfg)
+        cfg.model.data_preprocessor = cfg.data_preprocessor
+    return load_model(cfg, checkpoint)
+
+
 def test_inputs(cfg: Config, data_preprocessor: nn.Module,
                 num_images: int = 1) -> torch.Tensor:
     """The first preprocessed images of the config's test split.
@@ -489,7 +510,7 @@ def score_file(config: str,
                          'PyTorch: give the checkpoint of the whole model '
                          '(--checkpoint)')
     network = open_file(path, runtime, precision, threads)
-    model = load_model(cfg, checkpoint)
+    model = load_host_model(cfg, checkpoint)
     sample = test_inputs(cfg, model.data_preprocessor)
     check_file_input(path, inputs, sample, config)
     deviation = check_file_fits(
