@@ -83,9 +83,17 @@ def parse_args(argv=None):
         type=int,
         help='stop after this many steps (continue later with the same '
         'arguments)')
+    parser.add_argument(
+        '--compare-bn',
+        type=int,
+        metavar='N',
+        help='instead of searching: top-1 of the largest, the smallest and '
+        'N random subnets with the supernet\'s shared BatchNorm statistics '
+        'and with recalibrated ones')
     add_launcher_arguments(parser, 'search')
     args = parse_tool_args(parser, argv)
-    if args.max_latency is None and args.max_params is None:
+    if args.compare_bn is None and (args.max_latency is None
+                                    and args.max_params is None):
         parser.error('give --max-latency, --max-params or both')
     return parser, args
 
@@ -126,7 +134,11 @@ def main(argv=None):
                     latency_alpha=args.latency_alpha,
                     params_alpha=args.params_alpha),
                 log=log)
-            session.run(args.max_steps)
+            if args.compare_bn is not None:
+                for line in session.compare_bn(args.compare_bn):
+                    log(line)
+            else:
+                session.run(args.max_steps)
         except (BudgetError, SearchStateError) as e:
             raise ConfigError(str(e)) from None
 

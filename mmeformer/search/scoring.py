@@ -54,11 +54,19 @@ class SubnetScorer:
         self.scoring = scoring
 
     @torch.no_grad()
-    def score(self, arch: dict) -> float:
-        """Top-1 in % of ``arch`` on the scoring batches."""
+    def score(self, arch: dict, recalibrate: bool = True) -> float:
+        """Top-1 in % of ``arch`` on the scoring batches.
+
+        Args:
+            arch (dict): The arch.
+            recalibrate (bool): Re-estimate the BatchNorm statistics first;
+                False keeps the supernet's shared ones. Defaults to True.
+        """
         self.model.backbone.set_subnet(arch)
-        recalibrate_bn(self.model, [inputs for inputs, _ in self.calibration],
-                       lambda model, inputs: model.extract_feat(inputs))
+        if recalibrate:
+            recalibrate_bn(self.model,
+                           [inputs for inputs, _ in self.calibration],
+                           lambda model, inputs: model.extract_feat(inputs))
         self.model.eval()
         correct = total = 0
         for inputs, labels in self.scoring:

@@ -205,6 +205,30 @@ class SearchSession:
                             batches(self.cfg.train_dataloader, prepare),
                             batches(loader, score))
 
+    def compare_bn(self, num_random: int, seed: int = 0) -> List[str]:
+        """Top-1 of the largest, the smallest and ``num_random`` random
+        subnets with the supernet's shared BatchNorm statistics and with
+        recalibrated ones, as Markdown table lines.
+
+        The shared statistics are read before any recalibration: every
+        subnet is scored with them first, from a freshly loaded model.
+        """
+        import random
+        rng = random.Random(seed)
+        archs = [self.space.largest(), self.space.smallest()]
+        archs += [self.space.sample(rng) for _ in range(num_random)]
+        scorer = self.build_scorer()
+        shared = [scorer.score(arch, recalibrate=False) for arch in archs]
+        own = [scorer.score(arch) for arch in archs]
+        names = ['largest', 'smallest'] + [
+            f'random {i}' for i in range(num_random)]
+        lines = ['| subnet | predicted ms | top-1 shared BN | top-1 '
+                 'recalibrated BN |', '|---|---|---|---|']
+        for name, arch, a, b in zip(names, archs, shared, own):
+            lines.append(f'| {name} | {self.latency(arch):.3f} | {a:.2f} | '
+                         f'{b:.2f} |')
+        return lines
+
     def run(self, max_steps: Optional[int] = None) -> List[Measure]:
         """Search, then write the outputs (rank 0)."""
         rank, _ = get_dist_info()
