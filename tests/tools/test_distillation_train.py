@@ -129,16 +129,22 @@ def test_converter_refuses_weights_of_another_model(tmp_path, capsys):
     assert not (tmp_path / 'out.pth').exists()
 
 
+@pytest.mark.slow
 def test_training_distils_and_the_loss_goes_down(trained):
     _, _, work_dir = trained
     rows = iteration_losses(work_dir)
     # RepeatAugSampler: 9 images, each epoch 3 of them thrice, 3 per batch.
     assert len(rows) == EPOCHS * 3
-    assert all({'loss_cls', 'loss_distill'} <= set(row) for row in rows)
+    for row in rows:
+        # Both terms are positive and make up the logged loss.
+        assert row['loss_cls'] > 0 and row['loss_distill'] > 0, row
+        assert row['loss'] == pytest.approx(
+            row['loss_cls'] + row['loss_distill'], rel=1e-3, abs=1e-3), row
     losses = [row['loss'] for row in rows]
     assert sum(losses[-3:]) < sum(losses[:3]), losses
 
 
+@pytest.mark.slow
 def test_checkpoint_holds_the_student_only(trained):
     root, config, work_dir = trained
     ckpt = osp.join(work_dir, f'epoch_{EPOCHS}.pth')
@@ -153,6 +159,7 @@ def test_checkpoint_holds_the_student_only(trained):
     load_checkpoint(plain, ckpt, strict=True)
 
 
+@pytest.mark.slow
 def test_resume_and_test_without_the_teacher_file(trained):
     root, config, work_dir = trained
     assert run_main(
@@ -181,7 +188,9 @@ def test_resume_and_test_without_the_teacher_file(trained):
         cwd=root) is None
     metrics, = glob.glob(osp.join(test_dir, '*', '*.json'))
     with open(metrics) as f:
-        assert 'accuracy/top1' in json.load(f)
+        top1 = json.load(f)['accuracy/top1']
+    # A percentage of the three test images.
+    assert any(top1 == pytest.approx(100 * n / 3) for n in range(4)), top1
 
 
 def test_teacher_of_other_classes_stops_before_training(tmp_path):

@@ -3,7 +3,10 @@
 Per task, on a tiny dataset in the host's format (see tiny_datasets.py) and
 a config derived from ours (small images, V2-S0 at full size): train a few
 iterations, evaluate the checkpoint with the host's metric, draw the
-predictions and dump them, then resume to a longer schedule. The tools run
+predictions and dump them (they must be the checkpoint's, as
+mmeformer.apis gives them), then resume to a longer schedule; segmentation
+also evaluates a checkpoint of another variant with --partial-load. The
+tools run
 as scripts, as users run them; the runs of a task follow one another in one
 interpreter of their own, the tasks side by side (see
 tool_runs.ToolRuns). Missing datasets and checkpoints must stop the tools
@@ -24,6 +27,8 @@ from tool_runs import (CLASSIFICATION, DETECTION, SEGMENTATION, TOOLS,
                        ToolRuns, assert_ok, make_coco80, write_config)
 
 import mmeformer  # noqa: F401
+from mmeformer.apis import inference_model, init_model
+from mmeformer.models import EfficientFormerV2
 from mmeformer.runtime import (MissingResourceError, UnknownHostError,
                                UnsupportedOptionError, evaluate, train)
 from mmeformer.utils import load_from_local
@@ -38,6 +43,50 @@ TASKS = {
     'segmentation': (SEGMENTATION, make_ade20k, 'train_cfg.max_iters', (2, 4),
                      'iter_{}.pth', ['mIoU'], 2),
 }
+
+# Test-only hook, imported by a tools/test.py run through `custom_imports`:
+# the model's state before and after the Runner loads the checkpoint.
+RECORD_WEIGHTS = '''
+import os.path as osp
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class RecordWeightsHook(Hook):
+
+    def _save(self, runner, name):
+        state = {k: v.detach().clone() for k, v in
+                 runner.model.state_dict().items()}
+        torch.save(state, osp.join(runner.work_dir, name))
+
+    def before_run(self, runner):
+        self._save(runner, 'before_load.pth')
+
+    def before_test(self, runner):
+        self._save(runner, 'after_load.pth')
+'''
+PARTIAL = """
+_base_ = './segmentation.py'
+custom_imports = dict(
+    imports=['mmeformer', 'record_weights'], allow_failed_imports=False)
+custom_hooks = [dict(type='RecordWeightsHook')]
+"""
+
+
+def random_backbone_checkpoint(path, arch):
+    """A backbone of another variant, every tensor random, as a checkpoint
+    of a dense model (``backbone.`` keys)."""
+    generator = torch.Generator().manual_seed(3)
+    state = {
+        'backbone.' + k: (torch.randn(v.shape, generator=generator)
+                          if v.is_floating_point() else v + 7)
+        for k, v in EfficientFormerV2(arch).state_dict().items()
+    }
+    torch.save(dict(state_dict=state, meta={}), path)
+    return state
 
 
 class RoundTrip:
@@ -65,6 +114,16 @@ class RoundTrip:
             self.train('--resume', '--cfg-options',
                        f'{self.length_key}={longer}'),
         ]
+        if task == 'segmentation':
+            (root / 'record_weights.py').write_text(RECORD_WEIGHTS)
+            (root / 'partial.py').write_text(PARTIAL)
+            self.partial_file = str(root / 's1.pth')
+            self.partial_state = random_backbone_checkpoint(
+                self.partial_file, 's1')
+            self.partial_dir = root / 'partial'
+            self.runs.append(
+                ('test.py', root / 'partial.py', self.partial_file,
+                 '--partial-load', '--work-dir', self.partial_dir))
 
     def checkpoint(self, n):
         return osp.join(self.work_dir, self.ckpt.format(n))
@@ -102,7 +161,8 @@ def tool_runs(tmp_path_factory):
     no_dataset, no_checkpoint = results['classification'][:2]
     del results['classification'][:2]
     for task, trip in trips.items():
-        trip.trained, trip.tested, trip.resumed = results[task]
+        trip.trained, trip.tested, trip.resumed = results[task][:3]
+        trip.partial = results[task][3:]
     return trips, (root, no_dataset, no_checkpoint)
 
 
@@ -114,12 +174,14 @@ def trained(request, tool_runs):
     return trip
 
 
+@pytest.mark.slow
 def test_train_writes_a_checkpoint(trained):
     ckpt = load_from_local(trained.checkpoint(trained.lengths[0]))
     assert any(k.startswith('backbone.') for k in ckpt['state_dict'])
     assert 'optimizer' in ckpt and 'message_hub' in ckpt
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_saved_iteration(trained):
     first, longer = trained.lengths
     saved = load_from_local(trained.checkpoint(first))['meta']
@@ -134,6 +196,7 @@ def test_resume_continues_from_the_saved_iteration(trained):
         assert meta['epoch'] == longer
 
 
+@pytest.mark.slow
 def test_test_evaluates_draws_and_dumps(trained):
     assert_ok(trained.tested)
     metrics_files = glob.glob(str(trained.test_dir / '*' / '*.json'))
@@ -141,7 +204,10 @@ def test_test_evaluates_draws_and_dumps(trained):
     with open(metrics_files[0]) as f:
         metrics = json.load(f)
     for key in trained.metric_keys:
-        assert key in metrics, metrics
+        # Percentages from mmpretrain and mmseg, fractions from COCO.
+        high = 1 if key.startswith('coco/') else 100
+        assert isinstance(metrics[key], (int, float)), metrics
+        assert 0 <= metrics[key] <= high, metrics
     drawn = [
         path for path in glob.glob(
             str(trained.show_dir / '**' / '*'), recursive=True)
@@ -152,12 +218,77 @@ def test_test_evaluates_draws_and_dumps(trained):
         assert len(pickle.load(f)) == trained.num_test_images
 
 
+def predictions(sample):
+    """The prediction tensors of a data sample, or of its dict as dumped
+    by tools/test.py --out, by name."""
+    if not isinstance(sample, dict):
+        sample = sample.to_dict()
+    if 'pred_instances' in sample:
+        return {
+            name: sample['pred_instances'][name]
+            for name in ('bboxes', 'scores', 'labels')
+        }
+    if 'pred_sem_seg' in sample:
+        return dict(
+            seg_logits=sample['seg_logits']['data'],
+            pred_sem_seg=sample['pred_sem_seg']['data'])
+    return dict(pred_score=sample['pred_score'])
+
+
+@pytest.mark.slow
+def test_test_predicts_with_the_checkpoint(trained):
+    """What tools/test.py dumped is what mmeformer.apis predicts with the
+    checkpoint for the same images: tools/test.py evaluated the trained
+    weights, not the model's initial ones."""
+    assert_ok(trained.tested)
+    with open(trained.out, 'rb') as f:
+        dumped = pickle.load(f)
+    model = init_model(trained.config, trained.checkpoint(trained.lengths[0]))
+    results = inference_model(model, [sample['img_path'] for sample in dumped])
+    for sample, result in zip(dumped, results):
+        expected, got = predictions(sample), predictions(result)
+        assert expected.keys() == got.keys()
+        for name, value in expected.items():
+            torch.testing.assert_close(
+                got[name].cpu(), value, rtol=1e-4, atol=1e-4, msg=name)
+
+
+@pytest.mark.slow
+def test_partial_load_loads_what_fits_and_keeps_the_rest(tool_runs):
+    """tools/test.py --partial-load with a V2-S1 backbone for the S0
+    segmentor: every tensor that fits holds the file's values, every other
+    tensor its value before the load."""
+    trip = tool_runs[0]['segmentation']
+    proc, = trip.partial
+    assert_ok(proc)
+    assert glob.glob(str(trip.partial_dir / '*' / '*.json'))
+    before = torch.load(
+        str(trip.partial_dir / 'before_load.pth'), weights_only=True)
+    after = torch.load(
+        str(trip.partial_dir / 'after_load.pth'), weights_only=True)
+    assert after.keys() == before.keys()
+    fits = [
+        k for k in after if k in trip.partial_state
+        and trip.partial_state[k].shape == after[k].shape
+    ]
+    # Both kinds exist: the stem and the first stages fit, later stages
+    # (wider in S1) and everything outside the backbone do not.
+    assert fits and len(fits) < len(after)
+    for key, value in after.items():
+        if key in fits:
+            assert torch.equal(value, trip.partial_state[key]), key
+            assert not torch.equal(value, before[key]), key
+        else:
+            assert torch.equal(value, before[key]), key
+
+
 @pytest.fixture
 def missing_inputs(tool_runs):
     """train.py without its dataset and test.py without its checkpoint."""
     return tool_runs[1]
 
 
+@pytest.mark.slow
 def test_missing_dataset_stops_train_cleanly(missing_inputs):
     root, proc, _ = missing_inputs
     assert proc.returncode != 0
@@ -167,6 +298,7 @@ def test_missing_dataset_stops_train_cleanly(missing_inputs):
     assert not (root / 'work_dirs').exists(), 'nothing may start'
 
 
+@pytest.mark.slow
 def test_missing_checkpoint_stops_test_cleanly(missing_inputs):
     _, _, proc = missing_inputs
     assert proc.returncode != 0
