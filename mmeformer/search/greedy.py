@@ -5,7 +5,7 @@ latency and size budgets hold."""
 import json
 import os.path as osp
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from mmeformer.models.backbones import EfficientFormerV2Space
 from mmeformer.utils import atomic_write_bytes
@@ -203,7 +203,7 @@ class GreedySearch:
         atomic_write_bytes(self.state_file,
                            json.dumps(state, indent=1).encode())
 
-    # -- search ----------------------------------------------------------------
+    # -- search ------------------------------------------------------------
 
     def measure(self, archs: List[dict], actions: Sequence[str]) -> List[
             Measure]:

@@ -79,7 +79,10 @@ class SubnetScorer:
         """Scores of ``archs``, spread over the processes when distributed:
         rank ``r`` of ``n`` scores ``archs[r::n]``, then all gather."""
         rank, world = get_dist_info()
-        mine = {i: self.score(archs[i]) for i in range(rank, len(archs), world)}
+        mine = {
+            i: self.score(archs[i])
+            for i in range(rank, len(archs), world)
+        }
         if world > 1:
             merged = {}
             for part in all_gather_object(mine):

@@ -6,7 +6,7 @@ search: those live in :mod:`mmeformer.search`, above the models.
 """
 import random
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -278,9 +278,9 @@ class EfficientFormerV2Supernet(EfficientFormerV2):
                         for d in largest['depths']])
         super().__init__(arch=arch, **kwargs)
         make_elastic(self)
-        self.register_buffer(
-            'space_fingerprint',
-            torch.tensor(list(space.fingerprint().encode()), dtype=torch.uint8))
+        fingerprint = list(space.fingerprint().encode())
+        self.register_buffer('space_fingerprint',
+                             torch.tensor(fingerprint, dtype=torch.uint8))
         self.arch = None
         self.set_largest()
 
@@ -402,10 +402,11 @@ class EfficientFormerV2Supernet(EfficientFormerV2):
         own = self.space_fingerprint
         if found is not None and (found.shape != own.shape
                                   or not torch.equal(found.cpu(), own.cpu())):
+            theirs = bytes(found.tolist()).decode(errors='replace')
             raise SpaceMismatchError(
                 'The checkpoint holds a supernet of another search space '
-                f'(fingerprint {bytes(found.tolist()).decode(errors="replace")}'
-                f', this model\'s {self.space.fingerprint()}); use the '
+                f'(fingerprint {theirs}, this model\'s '
+                f'{self.space.fingerprint()}); use the '
                 'space it was trained with (model.backbone.space of its '
                 'config) or train a supernet of this space')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

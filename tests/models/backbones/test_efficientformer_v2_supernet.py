@@ -6,7 +6,6 @@ import torch
 
 from mmeformer.models.backbones import (ArchOutsideSpaceError,
                                         EfficientFormerV2,
-                                        EfficientFormerV2Space,
                                         EfficientFormerV2Supernet)
 from mmeformer.models.backbones.efficientformer_v2_supernet import (
     SpaceMismatchError, recalibrate_bn)
