@@ -53,9 +53,13 @@ def write_path_markdown(rows: List[dict], path: str,
     atomic_write_bytes(path, ('\n'.join(lines) + '\n').encode())
 
 
-def plot_path(path: Sequence[Measure], png: str, max_latency: Optional[float]
-              = None, title: str = 'Fine-grained joint search') -> None:
-    """Plot top-1 against predicted latency along the path, as a PNG."""
+def plot_path(path: Sequence[Measure],
+              png: str,
+              max_latency: Optional[float] = None,
+              measured_ms: Optional[float] = None,
+              title: str = 'Fine-grained joint search') -> None:
+    """Plot top-1 against predicted latency along the path, as a PNG,
+    with the found arch's measured latency if given."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -65,6 +69,9 @@ def plot_path(path: Sequence[Measure], png: str, max_latency: Optional[float]
     ax.plot(path[0].latency_ms, path[0].accuracy, 'ks', label='largest')
     ax.plot(path[-1].latency_ms, path[-1].accuracy, 'r*', ms=12,
             label='found')
+    if measured_ms is not None:
+        ax.plot(measured_ms, path[-1].accuracy, 'rx', ms=9,
+                label='found, measured')
     if max_latency is not None:
         ax.axvline(max_latency, color='grey', ls='--', label='budget')
     ax.set_xlabel('latency (ms)')

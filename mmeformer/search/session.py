@@ -276,5 +276,5 @@ class SearchSession:
         write_path_csv(rows, osp.join(self.work_dir, 'search_path.csv'))
         write_path_markdown(rows, osp.join(self.work_dir, 'search_path.md'))
         plot_path(path, osp.join(self.work_dir, 'search_path.png'),
-                  self.max_latency)
+                  self.max_latency, measured)
 
