@@ -422,6 +422,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     from mmeformer.models.backbones import ArchOutsideSpaceError
     from mmeformer.runtime import SetupError
+    from mmeformer.utils import quiet_host_warnings
+    quiet_host_warnings()
     command = dict(
         build=cmd_build,
         predict=cmd_predict,
