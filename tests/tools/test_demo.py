@@ -3,6 +3,8 @@
 The two demos run side by side: each is a few processes one after another,
 and one demo alone leaves a core idle while a tool imports the hosts.
 """
+import glob
+import json
 import os
 import os.path as osp
 import runpy
@@ -58,16 +60,53 @@ def demos(tmp_path_factory):
     return results
 
 
-@pytest.mark.parametrize('task,metric', [('detection', 'bbox mAP'),
-                                         ('segmentation', 'mIoU')])
-def test_short_demo(demos, task, metric):
+#: Per task: the report's metric lines, their keys in the evaluation's
+#: json and their upper bound (COCO fractions, mmseg percentages).
+METRICS = {
+    'detection': ({
+        'bbox mAP': 'coco/bbox_mAP',
+        'bbox mAP@0.5': 'coco/bbox_mAP_50',
+        'segm mAP': 'coco/segm_mAP',
+        'segm mAP@0.5': 'coco/segm_mAP_50',
+    }, 1),
+    'segmentation': ({
+        'mIoU (%)': 'mIoU'
+    }, 100),
+}
+
+
+def reported_metrics(report, names):
+    """The numbers of the report's ``<name> <value>`` lines."""
+    values = {}
+    for line in report.splitlines():
+        for name in names:
+            rest = line.strip()[len(name):].split()
+            if line.strip().startswith(name) and len(rest) == 1:
+                values[name] = float(rest[0])
+    return values
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('task', ['detection', 'segmentation'])
+def test_short_demo(demos, task):
     returncode, out, work_dir = demos[task]
     assert returncode == 0, out
     # The runner's own log lines came through while it ran.
     assert 'Iter(train) [2/2]' in out
     assert 'Using the shapes set' in out
     report = out[out.index(f'Demo ({task}) finished'):]
-    assert metric in report and 'drawn predictions' in report
+    assert 'drawn predictions' in report
     assert (work_dir / 'iter_2.pth').is_file()
     drawn_dir = report.split('drawn predictions')[1].split()[0]
     assert len(os.listdir(drawn_dir)) == 2
+
+    # The reported numbers are those tools/test.py wrote, each in range.
+    names, high = METRICS[task]
+    reported = reported_metrics(report, names)
+    assert reported.keys() == names.keys(), report
+    written, = glob.glob(str(work_dir / 'test' / '*' / '*.json'))
+    with open(written) as f:
+        evaluated = json.load(f)
+    for name, key in names.items():
+        assert reported[name] == round(evaluated[key], 3), (name, report)
+        assert 0 <= reported[name] <= high, (name, report)
