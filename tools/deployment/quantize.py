@@ -29,7 +29,8 @@ complete.
 of node names). --max-drop runs nncf.quantize_with_accuracy_control with the
 config's test evaluator: points are mAP x 100 (COCO bbox), top-1 and mIoU in
 %. --compare-speed times the fp32 file (ONNX Runtime and OpenVINO f32) and
-the int8 file (OpenVINO) on one input, interleaved.
+the int8 file (OpenVINO) on one input, interleaved; --profile shows where
+OpenVINO spends the time of each.
 
 examples:
   python tools/deployment/quantize.py \\
@@ -91,6 +92,12 @@ def parse_args(argv=None):
         help='time fp32 and int8 afterwards, RUNS runs each in interleaved '
         'blocks of 5')
     parser.add_argument(
+        '--profile',
+        type=int,
+        metavar='RUNS',
+        help='print OpenVINO\'s time per layer type (and kernel), fp32 and '
+        'int8, over RUNS runs')
+    parser.add_argument(
         '--threads', type=int, help='threads of the speed comparison')
     return parser, parse_tool_args(parser, argv)
 
@@ -127,6 +134,36 @@ def compare_speed(fp32_file: str, int8_file: str, runs: int, threads=None):
     return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
 
 
+def profile(fp32_file: str, int8_file: str, runs: int, threads=None):
+    """Share of OpenVINO's time per layer type, fp32 and int8 (f32 float
+    layers in both), from its per-layer performance counters.
+
+    Returns:
+        dict: ``{'fp32': {layer type: ms per run}, 'int8': ...}``.
+    """
+    import openvino as ov
+    inputs, _ = read_signature(fp32_file)
+    x = np.random.default_rng(0).standard_normal(next(iter(
+        inputs.values()))).astype(np.float32)
+    config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERF_COUNT': True}
+    if threads is not None:
+        config['INFERENCE_NUM_THREADS'] = threads
+    result = {}
+    for name, path in (('fp32', fp32_file), ('int8', int8_file)):
+        request = ov.Core().compile_model(path, 'CPU',
+                                          config).create_infer_request()
+        request.infer({0: x})
+        totals = {}
+        for _ in range(runs):
+            request.infer({0: x})
+            for info in request.profiling_info:
+                key = f'{info.node_type} ({info.exec_type})'
+                totals[key] = totals.get(key, 0.) + \
+                    info.real_time.total_seconds() * 1e3 / runs
+        result[name] = totals
+    return result
+
+
 def main(argv=None):
     parser, args = parse_args(argv)
     with exit_on_setup_error(parser):
@@ -154,6 +191,14 @@ def main(argv=None):
                 print(f'  {name:18s} {ms:8.2f} ms')
             print(f"  int8 speed-up over the best fp32: "
                   f"{best / times['openvino int8']:.2f}x")
+        if args.profile:
+            for name, totals in profile(args.model, result['output'],
+                                        args.profile, args.threads).items():
+                total = sum(totals.values())
+                print(f'OpenVINO {name}: {total:.2f} ms of layer time')
+                for key, ms in sorted(totals.items(), key=lambda i: -i[1]):
+                    if ms >= 0.01 * total:
+                        print(f'  {100 * ms / total:5.1f} %  {key}')
 
 
 if __name__ == '__main__':
