@@ -46,6 +46,8 @@ val_dataloader = dict(
     batch_size=3, num_workers=0,
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# The recipe's lr (1e-3) at this batch, one process.
+auto_scale_lr = dict(base_batch_size=3)
 """
 
 CLASSIFICATION = TINY_IMAGENET + """
