@@ -119,6 +119,10 @@ def fit_correction(table: LatencyTable, archs: Sequence[Union[str, dict]],
     Returns:
         dict: ``overhead`` (ms), ``scales`` (per part) and ``fitted_on``
         (the number of networks).
+
+    Raises:
+        ValueError: If a fitted scale is not positive, which no runtime can
+            cause but noise can.
     """
     if len(archs) != len(measured) or len(archs) < len(PARTS) + 2:
         raise ValueError(f'a correction needs at least {len(PARTS) + 2} '
@@ -129,6 +133,12 @@ def fit_correction(table: LatencyTable, archs: Sequence[Union[str, dict]],
         rows.append([1.] + [parts[name] for name in PARTS])
     coefs, *_ = np.linalg.lstsq(
         np.array(rows), np.array(measured, dtype=float), rcond=None)
+    if not (coefs[1:] > 0).all():
+        raise ValueError(
+            'the fitted correction has a scale <= 0 (a stage that makes '
+            f'networks faster: {np.round(coefs[1:], 3).tolist()}): the '
+            'measurements are too noisy to fit; measure on an idle machine '
+            'or more networks')
     return dict(
         overhead=float(coefs[0]),
         scales={

@@ -358,11 +358,15 @@ def cmd_accuracy(args) -> None:
         fit_archs = [space.sample(fit_rng) for _ in range(args.fit)]
         fit_measured = measure_networks(
             fit_archs, table, args.repeats, log=log)
-        table.correction = fit_correction(table, fit_archs, fit_measured)
-        table.correction.update(seed=args.seed + 1)
-        table.save(args.table)
-        lines.append(f'correction fitted on {args.fit} other random archs '
-                     f'(seed {args.seed + 1}): {table.correction}')
+        try:
+            table.correction = fit_correction(table, fit_archs, fit_measured)
+        except ValueError as error:
+            lines.append(f'no correction stored: {error}')
+        else:
+            table.correction.update(seed=args.seed + 1)
+            table.save(args.table)
+            lines.append(f'correction fitted on {args.fit} other random '
+                         f'archs (seed {args.seed + 1}): {table.correction}')
     plain = [predict_latency(a, table, corrected=False) for a in archs]
     corrected = [predict_latency(a, table) for a in archs]
     header = '| network | params (M) | MACs (G) | predicted (ms) |'
