@@ -38,19 +38,20 @@ named "input". Outputs: "logits" (classifier: the mean of both heads),
 MMDeploy's "dets", "labels", "masks" (detector). The model is fused
 (switch_to_deploy) unless --no-fuse.
 
---shape exports one size, with the attention biases of that size as
-constants; --dynamic-export takes any batch, height and width (32 px and
-up) and resizes the biases in the graph as PyTorch does. --verify runs the
-file in each runtime of --verify-runtimes (default: ONNX Runtime and
-OpenVINO, those installed that run --precision here) at --precision
-(default fp32; OpenVINO also bf16 and fp16 where the CPU has them) and
-compares it with fp32 PyTorch: at the exported size, or for a dynamic file
-at 224x224, 512x512, 513x671 and 800x1216 (or --verify-shapes) and at
-batch 2 at the first of them. Bounds on the max difference relative to the
-output magnitude: fp32 1e-4, fp16 1e-2, bf16 3e-2. A detector is verified
-in ONNX Runtime fp32, detection by detection. For Core ML, --precision is
-the compute precision written into the package (fp32, or fp16, Core ML's
-own default).
+--shape exports one size: the file holds the attention-bias tables and
+computes the biases of that size from constants, which the runtime folds
+when it loads the file; --dynamic-export takes any batch, height and width
+(32 px and up) and resizes the biases in the graph, as PyTorch does up to
+float rounding. --verify runs the file in each runtime of --verify-runtimes
+(default: ONNX Runtime and OpenVINO, those installed that run --precision
+here) at --precision (default fp32; OpenVINO also bf16 and fp16 where the
+CPU has them) and compares it with fp32 PyTorch: at the exported size, or
+for a dynamic file at 224x224, 512x512, 513x671 and 800x1216 (or
+--verify-shapes) and at batch 2 at the first of them. Bounds on the max
+difference relative to the output magnitude: fp32 1e-4, fp16 1e-2, bf16
+3e-2. A detector is verified in ONNX Runtime fp32, detection by detection.
+For Core ML, --precision is the compute precision written into the package
+(fp32, or fp16, Core ML's own default).
 
 examples:
   python tools/deployment/pytorch2onnx.py \\

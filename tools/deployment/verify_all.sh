@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Export every EfficientFormer variant to ONNX and compare ONNX Runtime with
-# PyTorch (tools/deployment/pytorch2onnx.py --verify), one export at a time:
+# Export every EfficientFormer variant to ONNX and run each file in ONNX
+# Runtime and OpenVINO at PRECISION, compared with fp32 PyTorch
+# (tools/deployment/pytorch2onnx.py --verify), one export at a time:
 #   * the classifier, static at 224x224;
 #   * the dense backbone of the Mask R-CNN config (attention biases for
 #     800-pixel inputs; V1 with its output GroupNorms), dynamic, verified at
