@@ -164,7 +164,7 @@ def missing_file_message(error: FileNotFoundError,
                 f'{prefix} configs in {mim_root}, which this install of '
                 f'{package} lacks (a PEP 660 editable install puts none '
                 f'there); reinstall {package} in develop mode: '
-                '`pip install "setuptools<80" "pip<25.3"`, then '
+                '`pip install "setuptools<80" "pip<25.3" wheel`, then '
                 '`pip install --no-use-pep517 -e .` in its checkout (README, '
                 'Installation)')
     if not _is_within(missing, configs):
