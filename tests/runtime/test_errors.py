@@ -1,5 +1,6 @@
 """The run-time layer's errors are those the models raise, defined below
-both: the models import nothing from the run-time layer."""
+both; imports point down: the models and the converters import nothing from
+the layers above them, the utilities nothing from the models either."""
 import ast
 import glob
 import os.path as osp
@@ -35,14 +36,33 @@ def test_one_set_of_errors():
     assert distillation.CHECKPOINT_HINTS is utils.CHECKPOINT_HINTS
 
 
-def test_models_do_not_import_the_run_time_layer():
-    files = glob.glob(
-        osp.join(PACKAGE, 'models', '**', '*.py'), recursive=True)
-    assert osp.join(PACKAGE, 'models', 'classifiers',
-                    'distillation.py') in files
+#: The packages above the models and the converters.
+ABOVE_MODELS = ('mmeformer.runtime', 'mmeformer.deployment',
+                'mmeformer.latency', 'mmeformer.search', 'mmeformer.apis')
+
+
+def upward_imports(package, above):
+    """``{file: [modules]}`` of the files of ``mmeformer/<package>`` that
+    import one of the packages ``above`` (or a module of theirs)."""
+    files = glob.glob(osp.join(PACKAGE, package, '**', '*.py'), recursive=True)
+    assert osp.join(PACKAGE, package, '__init__.py') in files
+    found = {}
     for path in files:
         upward = [
             name for name in imported_modules(path)
-            if name.startswith(('mmeformer.runtime', 'mmeformer.deployment'))
+            if any(name == p or name.startswith(p + '.') for p in above)
         ]
-        assert not upward, f'{path} imports {upward}'
+        if upward:
+            found[osp.relpath(path, PACKAGE)] = upward
+    return found
+
+
+def test_models_do_not_import_the_run_time_layer():
+    assert osp.isfile(
+        osp.join(PACKAGE, 'models', 'classifiers', 'distillation.py'))
+    for package in ('models', 'converters'):
+        assert not upward_imports(package, ABOVE_MODELS)
+
+
+def test_utils_import_neither_the_models_nor_the_layers_above():
+    assert not upward_imports('utils', ABOVE_MODELS + ('mmeformer.models', ))
