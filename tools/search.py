@@ -30,13 +30,22 @@ and tools/deployment/pytorch2onnx.py), search_path.csv / .md (each step's
 action, top-1, predicted latency, parameters, MES; measured latency of the
 found arch) and search_path.png (top-1 against latency).
 
+--strategy evolution instead scores generations of archs drawn within the
+budgets (the first uniformly, the next ones mutations and crossovers of the
+most accurate so far) the same way, and finds the most accurate of all.
+
+Distributed (tools/dist_search.sh, tools/slurm_search.sh): rank r of n
+scores the candidates r::n of each step; every rank recalibrates and scores
+on the same seeded batches (search.seed), so n processes find what one
+finds. Rank 0 writes the outputs.
+
 examples:
   python tools/search.py configs/search/eformerv2_supernet_shapes.py \\
-      work_dirs/supernet/iter_3000.pth \\
-      --latency-table work_dirs/latency/torch_fp32_112.json \\
-      --max-latency 4.0 --work-dir work_dirs/search
-  torchrun --nproc_per_node 8 tools/search.py CONFIG CKPT --latency-table T \\
-      --max-latency 2.0 --max-params 5 --launcher pytorch
+      work_dirs/supernet/iter_200.pth \\
+      --latency-table work_dirs/latency/torch_fp32_96x96.json \\
+      --max-latency 4.9 --work-dir work_dirs/search
+  bash tools/dist_search.sh configs/search/eformerv2_supernet_in1k.py \\
+      SUPERNET.pth 8 --latency-table TABLE --max-latency 2.0 --max-params 5
 """
 
 
@@ -84,6 +93,14 @@ def parse_args(argv=None):
         help='stop after this many steps (continue later with the same '
         'arguments)')
     parser.add_argument(
+        '--strategy',
+        choices=['greedy', 'evolution'],
+        default='greedy',
+        help='greedy: the paper\'s fine-grained joint search (default); '
+        'evolution: an evolutionary search over the same space within the '
+        'budgets (settings: search.evolution of the config), resumable '
+        'per generation (--max-steps counts generations)')
+    parser.add_argument(
         '--compare-bn',
         type=int,
         metavar='N',
@@ -98,21 +115,37 @@ def parse_args(argv=None):
     return parser, args
 
 
+def start_process_group(cfg):
+    """Join the processes of a distributed search, as tools/train.py does.
+
+    Without CUDA, :func:`mmeformer.engine.distributed.setup_distributed`
+    starts a gloo group without binding a GPU; with CUDA, mmengine binds
+    each process to its GPU and starts the config's backend (nccl).
+    """
+    import torch.distributed as torch_dist
+    from mmengine.dist import init_dist
+
+    from mmeformer.engine.distributed import setup_distributed
+    cfg = setup_distributed(cfg)
+    if cfg.launcher != 'none' and not torch_dist.is_initialized():
+        init_dist(cfg.launcher, **cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    return cfg
+
+
 def main(argv=None):
     parser, args = parse_args(argv)
     with exit_on_setup_error(parser):
-        from mmengine.dist import get_rank, init_dist
+        from mmengine.dist import get_rank
         from mmengine.logging import MMLogger
 
+        from mmeformer.runtime import check_launcher_environment
         from mmeformer.search import (BudgetError, MobileEfficiencyScore,
                                       SearchStateError)
         from mmeformer.search.session import SearchSession
-        if args.launcher != 'none':
-            import torch
-            init_dist(
-                args.launcher,
-                backend='nccl' if torch.cuda.is_available() else 'gloo')
-        cfg = load_config(args.config, args.cfg_options, args.work_dir)
+        check_launcher_environment(args.launcher, 'search')
+        cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                          args.launcher)
+        cfg = start_process_group(cfg)
 
         logger = MMLogger.get_instance('mmeformer_search')
 
@@ -138,7 +171,7 @@ def main(argv=None):
                 for line in session.compare_bn(args.compare_bn):
                     log(line)
             else:
-                session.run(args.max_steps)
+                session.run(args.max_steps, args.strategy)
         except (BudgetError, SearchStateError) as e:
             raise ConfigError(str(e)) from None
 

@@ -39,3 +39,7 @@ search = dict(
 
 # SyncBN would replace the supernet's elastic BatchNorms.
 sync_bn = None
+# Several processes (tools/dist_train.sh) run the sandwich step too: the same
+# subnets on every process, gradients averaged once per step.
+model_wrapper_cfg = dict(
+    type='mmeformer.SandwichDistributedDataParallel', broadcast_buffers=False)

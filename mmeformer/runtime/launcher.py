@@ -20,7 +20,11 @@ LAUNCHER_VARIABLES: Dict[str, Tuple[str, ...]] = {
 }
 
 #: The arguments of each tool before its options, in its launch scripts.
-_TOOL_ARGUMENTS = {'train': 'CONFIG', 'test': 'CONFIG CHECKPOINT'}
+_TOOL_ARGUMENTS = {
+    'train': 'CONFIG',
+    'test': 'CONFIG CHECKPOINT',
+    'search': 'CONFIG CHECKPOINT'
+}
 
 
 def _how_to_start(launcher: str, script: str) -> str:
@@ -39,7 +43,8 @@ def check_launcher_environment(launcher: str, script: str = 'train') -> None:
 
     Args:
         launcher (str): 'none', 'pytorch' or 'slurm'.
-        script (str): The tool, 'train' or 'test', for the message.
+        script (str): The tool, 'train', 'test' or 'search', for the
+            message.
             Defaults to 'train'.
 
     Raises:

@@ -19,6 +19,10 @@ __all__ = ['extract_subnet', 'subnet_model_config', 'write_subnet']
 
 #: Keys of the supernet classifier that a plain classifier does not take.
 SUPERNET_ONLY_KEYS = ('num_random', )
+#: Keys of a supernet classifier trained with a teacher (or configured for
+#: one): its subnets are ``DistillationImageClassifier``s.
+DISTILLATION_KEYS = ('teacher', 'distillation_type', 'distillation_alpha',
+                     'distillation_tau')
 
 
 def _supernet_of(model: nn.Module) -> Tuple[EfficientFormerV2Supernet, str]:
@@ -32,7 +36,7 @@ def _supernet_of(model: nn.Module) -> Tuple[EfficientFormerV2Supernet, str]:
 
 
 def subnet_model_config(model_cfg: dict, arch: dict,
-                        subnet_type: str = 'ImageClassifier') -> dict:
+                        subnet_type: Optional[str] = None) -> dict:
     """The model config of a subnet, from its supernet model's config.
 
     The backbone becomes an ``mmeformer.EfficientFormerV2`` of ``arch``
@@ -44,8 +48,10 @@ def subnet_model_config(model_cfg: dict, arch: dict,
         model_cfg (dict): The supernet's ``cfg.model`` (a supernet backbone
             config, or a model config with one as ``backbone``).
         arch (dict): The arch.
-        subnet_type (str): The classifier type. Defaults to
-            'ImageClassifier' (MMPretrain's).
+        subnet_type (str, optional): The classifier type. Defaults to
+            ``'mmeformer.DistillationImageClassifier'`` for a supernet
+            configured with a teacher (the ImageNet recipe's, whose
+            settings it keeps), else ``'ImageClassifier'`` (MMPretrain's).
 
     Returns:
         dict: The subnet's model config.
@@ -57,6 +63,9 @@ def subnet_model_config(model_cfg: dict, arch: dict,
     backbone['arch'] = copy.deepcopy(arch)
     if 'backbone' not in cfg:
         return backbone
+    if subnet_type is None:
+        subnet_type = ('mmeformer.DistillationImageClassifier' if any(
+            key in cfg for key in DISTILLATION_KEYS) else 'ImageClassifier')
     cfg['type'] = subnet_type
     for key in SUPERNET_ONLY_KEYS:
         cfg.pop(key, None)
@@ -103,10 +112,11 @@ def write_subnet(cfg: Config, model: nn.Module, arch: dict, out_dir: str,
     """Write ``arch``'s config and checkpoint into ``out_dir``.
 
     The config inherits ``cfg``'s file (data, schedule, runtime) and
-    replaces its model with the plain subnet's; its ``load_from`` is the
-    checkpoint, so ``tools/train.py`` fine-tunes it, and ``tools/test.py``
-    and ``tools/deployment/pytorch2onnx.py`` take both files. Both are
-    written atomically.
+    replaces its model with the plain subnet's, and the sandwich model
+    wrapper with mmengine's default; its ``load_from`` is the checkpoint,
+    so ``tools/train.py`` (and ``tools/dist_train.sh``) fine-tunes it, and
+    ``tools/test.py`` and ``tools/deployment/pytorch2onnx.py`` take both
+    files. Both are written atomically.
 
     Args:
         cfg (Config): The supernet's config (read from a file).
@@ -136,6 +146,8 @@ def write_subnet(cfg: Config, model: nn.Module, arch: dict, out_dir: str,
         f'_base_ = {base!r}',
         '',
         f'model = {pprint.pformat(model_cfg, sort_dicts=False)}',
+        '# A plain model: mmengine\'s data-parallel wrapper.',
+        'model_wrapper_cfg = None',
         '',
         f'load_from = {osp.abspath(ckpt_path)!r}',
         '',

@@ -2,15 +2,13 @@
 Section 4): from the largest subnet, one action at a time, the one that
 loses the least accuracy per gain in Mobile Efficiency Score, until the
 latency and size budgets hold."""
-import json
-import os.path as osp
 from dataclasses import asdict, dataclass, field
 from typing import Callable, List, Optional, Sequence
 
 from mmeformer.models.backbones import EfficientFormerV2Space
-from mmeformer.utils import atomic_write_bytes
 from .actions import Action, candidate_actions
 from .mes import MobileEfficiencyScore
+from .state import SearchStateError, read_state, write_state
 
 __all__ = [
     'BudgetError', 'SearchStateError', 'GreedySearch', 'Measure',
@@ -20,10 +18,6 @@ __all__ = [
 
 class BudgetError(ValueError):
     """A budget that no subnet of the space meets."""
-
-
-class SearchStateError(ValueError):
-    """A search state file that does not belong to this search."""
 
 
 @dataclass
@@ -170,38 +164,25 @@ class GreedySearch:
         Raises:
             SearchStateError: If the file is of another search.
         """
-        if self.state_file is None or not osp.isfile(self.state_file):
+        state = read_state(self.state_file, self.settings)
+        if state is None:
             return False
         try:
-            with open(self.state_file) as f:
-                state = json.load(f)
-            settings, path = state['settings'], state['path']
-        except (ValueError, KeyError, TypeError) as e:
+            self.path = [Measure(**step) for step in state['path']]
+        except (KeyError, TypeError) as e:
             raise SearchStateError(
                 f'{self.state_file} is not a search state ({e}); remove it '
                 'or use another --work-dir') from None
-        if settings != json.loads(json.dumps(self.settings)):
-            changed = sorted(
-                key for key in set(settings) | set(self.settings)
-                if settings.get(key) != json.loads(
-                    json.dumps(self.settings.get(key))))
-            raise SearchStateError(
-                f'{self.state_file} holds a search with other settings '
-                f'({", ".join(changed)}); use another --work-dir, or the '
-                'same settings to continue it')
-        self.path = [Measure(**step) for step in path]
         return bool(self.path)
 
     def save_state(self) -> None:
         """Write the state file atomically (rank 0)."""
-        if self.state_file is None or not self.write:
-            return
-        state = dict(
-            settings=self.settings,
-            path=[asdict(step) for step in self.path],
-            done=self.done())
-        atomic_write_bytes(self.state_file,
-                           json.dumps(state, indent=1).encode())
+        if self.write:
+            write_state(
+                self.state_file,
+                self.settings,
+                path=[asdict(step) for step in self.path],
+                done=self.done())
 
     # -- search ------------------------------------------------------------
 

@@ -5,13 +5,13 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 from mmengine.optim import OptimWrapper
-from mmpretrain.models import ImageClassifier
 
 from mmeformer.models.backbones import EfficientFormerV2Supernet
 from mmeformer.models.backbones.efficientformer_v2_supernet import \
     make_elastic
+from mmeformer.models.classifiers import DistillationImageClassifier
 from mmeformer.registry import MODELS
-from mmeformer.runtime.errors import ConfigError
+from mmeformer.utils import ConfigError
 
 __all__ = ['SandwichImageClassifier', 'inplace_distillation_loss']
 
@@ -35,12 +35,14 @@ def inplace_distillation_loss(student_logits: torch.Tensor,
 
 
 @MODELS.register_module()
-class SandwichImageClassifier(ImageClassifier):
+class SandwichImageClassifier(DistillationImageClassifier):
     """An image classifier on an EfficientFormerV2 supernet, trained by the
     sandwich rule.
 
     Each training step runs the largest subnet on the labels (the head's
-    configured loss), then the smallest and ``num_random`` uniformly drawn
+    configured loss; with ``teacher``, the DeiT-style distillation of
+    :class:`~mmeformer.models.DistillationImageClassifier` from that
+    external teacher), then the smallest and ``num_random`` uniformly drawn
     subnets, each learning the largest one's soft prediction for the same
     batch (in-place distillation, as in BigNAS / AutoSlim and the
     EfficientFormerV2 supernet); the gradients of all of them accumulate
@@ -51,14 +53,19 @@ class SandwichImageClassifier(ImageClassifier):
 
     Random subnets come from Python's global random stream, which mmengine
     seeds (``randomness.seed``) and :class:`~mmeformer.RandomStateHook`
-    saves with the checkpoints. One process only: mmengine's DDP wrapper
-    calls the model's forward, not this ``train_step``.
+    saves with the checkpoints. Distributed, mmengine's DDP wrapper would
+    run its own step (one forward of ``mode='loss'``), not this one: the
+    configs set ``model_wrapper_cfg`` to
+    :class:`~mmeformer.search.SandwichDistributedDataParallel`, which runs
+    :meth:`sandwich_backward` and averages the gradients.
 
     Args:
         backbone (dict): An ``EfficientFormerV2Supernet`` config.
         num_random (int): Random subnets per step. Defaults to 2.
-        **kwargs: :class:`mmpretrain.models.ImageClassifier`'s other
-            arguments (``neck``, ``head``, ``data_preprocessor``...).
+        **kwargs: :class:`~mmeformer.models.DistillationImageClassifier`'s
+            other arguments (``neck``, ``head``, ``teacher``,
+            ``data_preprocessor``...); without ``teacher``, those of
+            :class:`mmpretrain.models.ImageClassifier`.
     """
 
     def __init__(self, backbone: dict, num_random: int = 2, **kwargs) -> None:
@@ -84,29 +91,33 @@ class SandwichImageClassifier(ImageClassifier):
         return [space.largest(), space.smallest()
                 ] + [space.sample(rng) for _ in range(self.num_random)]
 
-    def train_step(self, data: dict,
-                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
-        """One sandwich step: four (or ``2 + num_random``) backward passes,
-        one optimizer step.
+    def sandwich_backward(self, data: dict, optim_wrapper: OptimWrapper,
+                          archs: List[dict]) -> Dict[str, torch.Tensor]:
+        """The backward passes of one sandwich step, without the update.
+
+        The gradients of every subnet of ``archs`` accumulate in the
+        parameters' ``grad``; afterwards the largest subnet is set again.
 
         Args:
             data (dict): A batch from the dataloader.
-            optim_wrapper (OptimWrapper): The optimizer wrapper.
+            optim_wrapper (OptimWrapper): The optimizer wrapper (its
+                backward and mixed-precision context).
+            archs (list[dict]): The largest arch (trained on the labels),
+                then the students, as :meth:`sandwich_archs` gives them.
 
         Returns:
             dict[str, Tensor]: ``loss`` (of the largest subnet, as the
-            head computes it) and ``loss_kd`` (the students' mean), for
-            the log.
+            head computes it, or ``loss_cls`` and ``loss_distill`` with a
+            teacher) and ``loss_kd`` (the students' mean), for the log.
         """
-        archs = self.sandwich_archs()
         self.last_archs = archs
-        log_vars = {}
         with optim_wrapper.optim_context(self):
             data = self.data_preprocessor(data, True)
             inputs, samples = data['inputs'], data['data_samples']
             self.backbone.set_subnet(archs[0])
             feats = self.extract_feat(inputs)
-            loss, log_vars = self.parse_losses(self.head.loss(feats, samples))
+            loss, log_vars = self.parse_losses(
+                self.loss_by_feat(feats, inputs, samples))
             teacher = self.head(feats).detach()
         optim_wrapper.backward(loss)
         student_losses = []
@@ -117,9 +128,25 @@ class SandwichImageClassifier(ImageClassifier):
                 loss_kd = inplace_distillation_loss(student, teacher)
             optim_wrapper.backward(loss_kd)
             student_losses.append(loss_kd.detach())
-        optim_wrapper.step()
-        optim_wrapper.zero_grad()
         self.backbone.set_largest()
         if student_losses:
             log_vars['loss_kd'] = torch.stack(student_losses).mean()
+        return log_vars
+
+    def train_step(self, data: dict,
+                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
+        """One sandwich step: four (or ``2 + num_random``) backward passes,
+        one optimizer step.
+
+        Args:
+            data (dict): A batch from the dataloader.
+            optim_wrapper (OptimWrapper): The optimizer wrapper.
+
+        Returns:
+            dict[str, Tensor]: See :meth:`sandwich_backward`.
+        """
+        log_vars = self.sandwich_backward(data, optim_wrapper,
+                                          self.sandwich_archs())
+        optim_wrapper.step()
+        optim_wrapper.zero_grad()
         return log_vars

@@ -1,10 +1,13 @@
 """What ``tools/search.py`` runs: check every input, then search, extract
 and report."""
+import contextlib
 import json
 import os
 import os.path as osp
-from typing import Callable, List, Optional
+import random
+from typing import Callable, Iterator, List, Optional
 
+import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.config import Config
@@ -13,9 +16,10 @@ from mmengine.registry import DefaultScope
 
 from mmeformer.models.backbones import (EfficientFormerV2Space,
                                         EfficientFormerV2Supernet)
-from mmeformer.runtime.errors import CheckpointError, ConfigError
-from mmeformer.utils import UnreadableCheckpointError, read_checkpoint
+from mmeformer.utils import (CheckpointError, ConfigError,
+                             UnreadableCheckpointError, read_checkpoint)
 from .extract import subnet_model_config, write_subnet
+from .evolution import EvolutionSearch
 from .greedy import GreedySearch, Measure
 from .mes import MobileEfficiencyScore
 from .report import (path_rows, plot_path, write_path_csv,
@@ -25,6 +29,11 @@ from .scoring import SubnetScorer
 __all__ = ['SearchSession']
 
 FINGERPRINT_KEY = 'backbone.space_fingerprint'
+#: The search strategies, with the title of their plot.
+STRATEGIES = {
+    'greedy': 'Fine-grained joint search',
+    'evolution': 'Evolutionary search'
+}
 
 
 def _build(model_cfg: dict, meta: bool = False) -> nn.Module:
@@ -36,10 +45,30 @@ def _build(model_cfg: dict, meta: bool = False) -> nn.Module:
         return MODELS.build(model_cfg)
 
 
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed the streams that data pipelines draw from (Python's, NumPy's
+    and torch's CPU one) inside the block; restore them afterwards."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
 def _fixed_batches(loader_cfg: dict, num_batches: int,
                    seed: int) -> List[dict]:
     """``num_batches`` batches of a fixed random subset of a dataloader
-    config's dataset, the same in every process."""
+    config's dataset, the same in every process and every run.
+
+    The subset and the random transforms of the pipeline (crops and flips
+    of a training pipeline) both follow ``seed``.
+    """
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import FUNCTIONS
     from mmpretrain.registry import DATASETS
@@ -55,10 +84,12 @@ def _fixed_batches(loader_cfg: dict, num_batches: int,
         raise ConfigError(f'the search data set has {len(dataset)} images, '
                           f'fewer than one batch ({size})')
     num_batches = min(num_batches, len(dataset) // size)
-    return [
-        collate([dataset[int(i)] for i in order[k * size:(k + 1) * size]])
-        for k in range(num_batches)
-    ]
+    with _seeded(seed):
+        return [
+            collate(
+                [dataset[int(i)] for i in order[k * size:(k + 1) * size]])
+            for k in range(num_batches)
+        ]
 
 
 class SearchSession:
@@ -71,9 +102,12 @@ class SearchSession:
     input size, the budgets.
 
     Args:
-        cfg (Config): The supernet config (``model.backbone`` an
+        cfg (Config): The supernet config: ``model.backbone`` an
             ``EfficientFormerV2Supernet``, ``search.input_size`` the size
-            of the latency table).
+            of the latency table; BatchNorm is recalibrated on batches of
+            ``calibration_dataloader`` (else ``train_dataloader``),
+            subnets are scored on ``search_dataloader`` (else
+            ``val_dataloader``).
         checkpoint (str): The trained supernet.
         table (str): The latency table file.
         max_latency (float, optional): Budget in ms.
@@ -201,8 +235,9 @@ class SearchSession:
                 out.append((data['inputs'], labels.to(data['inputs'].device)))
             return out
 
-        return SubnetScorer(model,
-                            batches(self.cfg.train_dataloader, prepare),
+        calibration = self.cfg.get('calibration_dataloader',
+                                   self.cfg.train_dataloader)
+        return SubnetScorer(model, batches(calibration, prepare),
                             batches(loader, score))
 
     def compare_bn(self, num_random: int, seed: int = 0) -> List[str]:
@@ -229,19 +264,30 @@ class SearchSession:
                          f'{b:.2f} |')
         return lines
 
-    def run(self, max_steps: Optional[int] = None) -> List[Measure]:
-        """Search, then write the outputs (rank 0)."""
+    def run(self,
+            max_steps: Optional[int] = None,
+            strategy: str = 'greedy') -> List[Measure]:
+        """Search, then write the outputs (rank 0).
+
+        Args:
+            max_steps (int, optional): Stop after this many steps (greedy)
+                or generations (evolution); run again to continue.
+            strategy (str): ``'greedy'`` (the paper's search) or
+                ``'evolution'`` (:class:`EvolutionSearch`, its settings
+                from ``search.evolution`` of the config). Defaults to
+                'greedy'.
+
+        Returns:
+            list[Measure]: The path, the found arch last.
+        """
+        if strategy not in STRATEGIES:
+            raise ConfigError(f'--strategy {strategy!r}: use one of '
+                              f'{", ".join(STRATEGIES)}')
         rank, _ = get_dist_info()
         self.check_budget()
         scorer = self.build_scorer()
         os.makedirs(self.work_dir, exist_ok=True)
-        searcher = GreedySearch(
-            self.space,
-            scorer,
-            self.latency,
-            self.params,
-            self.max_latency,
-            self.max_params,
+        common = dict(
             state_file=osp.join(self.work_dir, 'search_state.json'),
             mes=self.mes,
             settings=dict(
@@ -251,13 +297,28 @@ class SearchSession:
                 search=dict(self.search_cfg)),
             write=rank == 0,
             log=self.log)
+        args = (self.space, scorer, self.latency, self.params,
+                self.max_latency, self.max_params)
+        if strategy == 'greedy':
+            searcher = GreedySearch(*args, **common)
+        else:
+            try:
+                searcher = EvolutionSearch(
+                    *args, **common,
+                    **dict(self.search_cfg.get('evolution', {})))
+            except (TypeError, ValueError) as e:
+                raise ConfigError(
+                    f'search.evolution: {e}; it takes generations, '
+                    'population, parents, mutation_prob, seed and '
+                    'max_tries') from None
         path = searcher.run(max_steps)
         if not searcher.done() or rank != 0:
             return path
-        self.finish(scorer, path)
+        self.finish(scorer, path, STRATEGIES[strategy])
         return path
 
-    def finish(self, scorer: SubnetScorer, path: List[Measure]) -> None:
+    def finish(self, scorer: SubnetScorer, path: List[Measure],
+               title: str = STRATEGIES['greedy']) -> None:
         """Extract the found arch, measure it, write the report."""
         from mmeformer.latency import measure_networks
         found = path[-1].arch
@@ -276,5 +337,5 @@ class SearchSession:
         write_path_csv(rows, osp.join(self.work_dir, 'search_path.csv'))
         write_path_markdown(rows, osp.join(self.work_dir, 'search_path.md'))
         plot_path(path, osp.join(self.work_dir, 'search_path.png'),
-                  self.max_latency, measured)
+                  self.max_latency, measured, title=title)
 

@@ -324,3 +324,78 @@ def test_predict_step(built):
     else:
         assert tuple(sample.pred_sem_seg.data.shape) == (1, 64, 96)
         assert int(sample.pred_sem_seg.data.max()) < 150
+
+
+# -- the supernet configs of the architecture search (docs/search.md) -------
+
+SEARCH_CONFIGS = sorted(
+    osp.relpath(path, osp.join(REPO, 'configs'))
+    for path in glob.glob(osp.join(REPO, 'configs', 'search', '*.py')))
+
+
+def test_the_search_configs_are_complete():
+    assert SEARCH_CONFIGS == [
+        'search/eformerv2_supernet_in1k.py',
+        'search/eformerv2_supernet_no-teacher_in1k.py',
+        'search/eformerv2_supernet_shapes.py'
+    ]
+
+
+@pytest.mark.parametrize('config', SEARCH_CONFIGS)
+def test_search_config_builds_a_supernet(config):
+    """Every search config builds a sandwich classifier on a supernet whose
+    head takes the largest width, with the distributed sandwich step; the
+    ImageNet ones keep the V2 recipe and build on the meta device."""
+    from mmengine.registry import MODEL_WRAPPERS
+
+    from mmeformer.models.backbones import (EfficientFormerV2Space,
+                                            EfficientFormerV2Supernet)
+    from mmeformer.search import (SandwichDistributedDataParallel,
+                                  SandwichImageClassifier)
+    cfg = parse(config)
+    host = get_host(cfg)
+    assert host.scope == 'mmpretrain'
+    host.register_modules()
+    assert 'mmeformer.search' in cfg.custom_imports.imports
+    assert cfg.model.type == 'mmeformer.SandwichImageClassifier'
+    backbone = cfg.model.backbone
+    assert backbone.type == 'mmeformer.EfficientFormerV2Supernet'
+    space = EfficientFormerV2Space.default() if backbone.get(
+        'space') is None else EfficientFormerV2Space.from_dict(backbone.space)
+    assert cfg.model.head.in_channels == space.largest()['channels'][-1]
+    assert cfg.search.input_size == backbone.get('attn_ref_size', 224)
+    assert cfg.sync_bn is None
+    assert MODEL_WRAPPERS.get(
+        cfg.model_wrapper_cfg.type) is SandwichDistributedDataParallel
+
+    imagenet = config.endswith('_in1k.py')
+    if imagenet:
+        # The recipe of the published classifiers (test_official_settings).
+        optimizer = cfg.optim_wrapper.optimizer
+        assert (optimizer.lr, optimizer.weight_decay) == (1e-3, 0.025)
+        assert cfg.train_cfg.max_epochs == 450
+        assert cfg.train_dataloader.sampler.type == 'RepeatAugSampler'
+        assert cfg.model.head.distillation
+        assert (cfg.model.teacher is None) == ('_no-teacher_' in config)
+        # Calibration on real-looking training images.
+        calibration = cfg.calibration_dataloader.dataset
+        pipeline = [t.type for t in calibration.pipeline]
+        assert calibration.split == 'train'
+        assert 'RandAugment' not in pipeline
+        assert 'RandomErasing' not in pipeline
+        with torch.device('meta'):
+            model = MODELS.build(cfg.model)
+    else:
+        model = MODELS.build(cfg.model)
+    assert isinstance(model, SandwichImageClassifier)
+    assert isinstance(model.backbone, EfficientFormerV2Supernet)
+    assert model.backbone.space.fingerprint() == space.fingerprint()
+    if imagenet:
+        return
+    # The small supernet trains a sandwich step on a tiny image.
+    model.train()
+    optim_wrapper = build_optim_wrapper(model,
+                                        copy.deepcopy(cfg.optim_wrapper))
+    log_vars = model.train_step(tiny_batch('classification'), optim_wrapper)
+    assert {'loss', 'loss_kd'} <= set(log_vars)
+    assert len(model.last_archs) == 2 + cfg.model.num_random

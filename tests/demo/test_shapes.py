@@ -232,3 +232,46 @@ def test_each_class_has_its_colour_family(shapes_root):
             cv2.IMREAD_UNCHANGED)
         background = bgr[label_map == 0].astype(np.float32).mean(0)
         assert np.ptp(background) < 5
+
+
+def test_classification_set_in_imagenet_layout(tmp_path, capsys):
+    """make_shapes.py --classification writes train/val/test folders of one
+    sub-folder per class, which MMPretrain reads as those classes."""
+    from mmpretrain.datasets import CustomDataset
+
+    from mmeformer.demo.shapes import CLS_CLASSES, generate_shape_classes
+    tool = osp.join(REPO, 'tools', 'dataset_converters', 'make_shapes.py')
+    root = str(tmp_path / 'shapes_cls')
+    runpy.run_path(tool)['main']([
+        '--classification', '--out-dir', root, '--num-train', '2',
+        '--num-val', '1', '--num-test', '1', '--img-size', '48'
+    ])
+    assert (f'Wrote 2, 1 and 1 images per class ({len(CLS_CLASSES)} '
+            'classes)') in capsys.readouterr().out
+    assert len(CLS_CLASSES) == 20 == len(set(CLS_CLASSES))
+    with open(osp.join(root, 'meta.json')) as f:
+        meta = json.load(f)
+    assert meta['classes'] == list(CLS_CLASSES)
+    assert sorted(os.listdir(root)) == ['meta.json', 'test', 'train', 'val']
+    loader = LoadImageFromFile()
+    for split, count in (('train', 2), ('val', 1), ('test', 1)):
+        assert sorted(os.listdir(osp.join(root, split))) == list(CLS_CLASSES)
+        dataset = CustomDataset(
+            data_root=root, data_prefix=split, lazy_init=False)
+        assert tuple(dataset.CLASSES) == CLS_CLASSES
+        assert len(dataset) == count * len(CLS_CLASSES)
+        labels = [dataset.get_data_info(i)['gt_label']
+                  for i in range(len(dataset))]
+        assert sorted(labels) == sorted(
+            list(range(len(CLS_CLASSES))) * count)
+        info = dataset.get_data_info(0)
+        image = loader(dict(img_path=info['img_path']))['img']
+        assert image.shape == (48, 48, 3)
+        assert osp.basename(osp.dirname(
+            info['img_path'])) == CLS_CLASSES[info['gt_label']]
+
+    # The same set drawn again by the function is byte for byte the same.
+    again = str(tmp_path / 'again')
+    generate_shape_classes(
+        again, num_train=2, num_val=1, num_test=1, img_size=48)
+    assert read_tree(again) == read_tree(root)

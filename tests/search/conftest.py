@@ -1,4 +1,6 @@
 """A tiny classifier supernet shared by the search tests."""
+import copy
+
 import pytest
 import torch
 from mmengine.registry import DefaultScope
@@ -46,6 +48,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='session')
+def tiny_space():
+    """The tiny search space (a fresh dict)."""
+    return copy.deepcopy(TINY_SPACE)
 
 
 @pytest.fixture

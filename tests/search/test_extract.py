@@ -7,7 +7,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
-from mmeformer.models.backbones import EfficientFormerV2
+from mmeformer.models.backbones import (EfficientFormerV2,
+                                        EfficientFormerV2Space)
 from mmeformer.search import extract_subnet, subnet_model_config, write_subnet
 from mmeformer.utils import read_checkpoint
 
@@ -36,6 +37,7 @@ def test_the_written_subnet_loads_strictly_and_equals_the_supernet(
         assert subnet_cfg.model.type == 'ImageClassifier'
         assert subnet_cfg.model.backbone.arch == model.backbone.arch
         assert subnet_cfg.load_from == ckpt
+        assert subnet_cfg.model_wrapper_cfg is None
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             plain = MODELS.build(subnet_cfg.model).eval()
         assert isinstance(plain.backbone, EfficientFormerV2)
@@ -48,3 +50,21 @@ def test_the_written_subnet_loads_strictly_and_equals_the_supernet(
     state_dict, arch = extract_subnet(model.backbone, arch)
     backbone = EfficientFormerV2(**model.backbone.subnet_config())
     backbone.load_state_dict(state_dict, strict=True)
+
+
+def test_a_supernet_with_a_teacher_gives_distillation_classifiers(
+        supernet_cfg):
+    """The ImageNet supernet's subnets keep the recipe's distillation."""
+    model_cfg = dict(
+        supernet_cfg, num_random=2, teacher=None, distillation_type='hard')
+    space = EfficientFormerV2Space.from_dict(supernet_cfg['backbone']['space'])
+    arch = space.sample(random.Random(0))
+    subnet = subnet_model_config(model_cfg, arch)
+    assert subnet['type'] == 'mmeformer.DistillationImageClassifier'
+    assert 'num_random' not in subnet
+    assert subnet['head']['in_channels'] == arch['channels'][-1]
+    with torch.device('meta'), DefaultScope.overwrite_default_scope(
+            'mmpretrain'):
+        model = MODELS.build(subnet)
+    assert isinstance(model.backbone, EfficientFormerV2)
+    assert model.distillation_type == 'hard'

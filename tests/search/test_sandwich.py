@@ -80,3 +80,37 @@ def test_a_supernet_is_required(build_supernet_classifier):
             mlp_ratios=[[1]] * 4))
     with pytest.raises(ConfigError, match='trains a supernet'):
         build_supernet_classifier(backbone=backbone)
+
+
+def test_the_largest_subnet_can_learn_from_an_external_teacher(
+        build_supernet_classifier, supernet_cfg):
+    """With ``teacher`` (the ImageNet recipe's RegNetY), the largest subnet
+    takes the DeiT-style loss on both classifiers; the students still learn
+    from the largest."""
+    teacher = dict(
+        type='ImageClassifier',
+        backbone=dict(
+            type='mmeformer.EfficientFormerV2',
+            arch=dict(
+                depths=[1, 1, 1, 1],
+                channels=[8, 16, 24, 32],
+                num_attn_blocks=1,
+                mlp_ratios=[[1]] * 4)),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=NUM_CLASSES,
+                  in_channels=32))
+    head = dict(supernet_cfg['head'], distillation=True)
+    model = build_supernet_classifier(teacher=teacher, head=head).train()
+    assert model.teacher is not None
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    before = model.head.dist_head.weight.detach().clone()
+    log = model.train_step(batch(), optim)
+    assert set(log) == {'loss', 'loss_cls', 'loss_distill', 'loss_kd'}
+    assert all(torch.isfinite(value) for value in log.values())
+    assert not torch.equal(before, model.head.dist_head.weight)
+
+
+def test_the_distributed_step_needs_a_sandwich_classifier():
+    from mmeformer.search import SandwichDistributedDataParallel
+    with pytest.raises(ConfigError, match='SandwichImageClassifier'):
+        SandwichDistributedDataParallel(torch.nn.Linear(2, 2))

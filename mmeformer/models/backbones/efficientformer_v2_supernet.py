@@ -163,10 +163,12 @@ def recalibrate_bn(model: nn.Module, batches: Sequence, forward=None) -> None:
     """Re-estimate the BatchNorm statistics of ``model`` on ``batches``.
 
     Running statistics are reset and averaged over the batches with equal
-    weights (``momentum=None``, a cumulative average) in train mode,
-    without gradients; the momenta and the train/eval mode are restored.
-    A supernet's running statistics mix every subnet trained; one subnet's
-    own statistics come from this.
+    weights (``momentum=None``, a cumulative average), without gradients,
+    with the BatchNorms in train mode and every other module in eval mode:
+    stochastic depth and dropout are off, so the statistics are those of
+    the network that inference runs. The momenta and the train/eval mode
+    are restored. A supernet's running statistics mix every subnet
+    trained; one subnet's own statistics come from this.
 
     Args:
         model (nn.Module): The model, its subnet already set.
@@ -180,7 +182,9 @@ def recalibrate_bn(model: nn.Module, batches: Sequence, forward=None) -> None:
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None
-    model.train()
+    model.eval()
+    for norm in norms:
+        norm.train()
     try:
         for batch in batches:
             if forward is None:

@@ -1,6 +1,6 @@
 """Training with a teacher, as the official EfficientFormer models were."""
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -224,11 +224,29 @@ class DistillationImageClassifier(ImageClassifier):
             ConfigError: If the teacher predicts another number
                 of classes than the student.
         """
+        return self.loss_by_feat(
+            self.extract_feat(inputs), inputs, data_samples)
+
+    def loss_by_feat(self, feats: Tuple[torch.Tensor], inputs: torch.Tensor,
+                     data_samples: List[DataSample]
+                     ) -> Dict[str, torch.Tensor]:
+        """:meth:`loss` of features already extracted from ``inputs``.
+
+        Args:
+            feats (tuple[Tensor]): The neck's output for ``inputs``.
+            inputs (Tensor): The images, for the teacher.
+            data_samples (list[DataSample]): Their ground truth.
+
+        Returns:
+            dict[str, Tensor]: As :meth:`loss`.
+
+        Raises:
+            ConfigError: As :meth:`loss`.
+        """
         if self.teacher_cfg is None:
-            return super().loss(inputs, data_samples)
+            return self.head.loss(feats, data_samples)
         teacher = self.build_teacher()
-        cls_score, dist_score = self.head.classifier_scores(
-            self.extract_feat(inputs))
+        cls_score, dist_score = self.head.classifier_scores(feats)
         with torch.no_grad():
             teacher_score = teacher(inputs, mode='tensor')
         if teacher_score.shape != dist_score.shape:
