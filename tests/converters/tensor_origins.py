@@ -305,9 +305,11 @@ CASES = {
 
 def wrong_origins(source, arch, tensors, written):
     """The critical tensors of ``written`` (converted from ``tensors`` of
-    ``source``) that are not exactly the source tensor they must be; empty
-    for a variant without an expected table."""
-    exact, flattened = CASES.get((source, arch), ({}, {}))
+    ``source``) that are not exactly the source tensor they must be.
+    ``(source, arch)`` must be a case of :data:`CASES`."""
+    assert (source, arch) in CASES, (
+        f'no expected origins for {source} {arch}: add the case to CASES')
+    exact, flattened = CASES[source, arch]
     critical = list(exact) + list(flattened)
     contents = {
         hashlib.sha1(tensors[k].numpy().tobytes()).hexdigest()
