@@ -195,24 +195,83 @@ class EfficientFormer(BaseEfficientFormer):
                              f"got {arch['num_attn_blocks']}")
         return arch
 
+    @classmethod
+    def build_downsample(cls, stage: int, in_channels: int, out_channels: int,
+                         ref_grid: Grid) -> nn.Module:
+        """The downsample opening ``stage``, on its own.
+
+        The signature is :meth:`EfficientFormerV2.build_downsample`'s; a V1
+        downsample is the same convolution in every stage and has no
+        attention, so ``stage`` and ``ref_grid`` do not change it.
+
+        Args:
+            stage (int): The stage it opens (1 to 3).
+            in_channels (int): Channels of the previous stage.
+            out_channels (int): Channels of ``stage``.
+            ref_grid (tuple[int, int]): Token grid of the previous stage
+                for the reference input size.
+
+        Returns:
+            nn.Module: The :class:`Downsample`.
+        """
+        return Downsample(in_channels, out_channels)
+
+    @staticmethod
+    def build_block(stage: int,
+                    channels: int,
+                    mlp_ratio: float,
+                    attention: bool,
+                    ref_grid: Grid,
+                    drop_path_rate: float = 0.,
+                    layer_scale_init_value: float = 1e-5) -> nn.Module:
+        """A block on its own: Meta4D (pooling) or Meta3D (attention).
+
+        The signature is :meth:`EfficientFormerV2.build_block`'s; the
+        network places Meta3D blocks at the end of its last stage only.
+
+        Args:
+            stage (int): Its stage; a V1 block is the same in every stage.
+            channels (int): The stage's channels.
+            mlp_ratio (float): Its MLP ratio (the network's is 4).
+            attention (bool): A :class:`Meta3DBlock` rather than a
+                pooling :class:`MetaBlock2d`.
+            ref_grid (tuple[int, int]): Token grid of ``stage`` for the
+                reference input size (of the attention bias).
+            drop_path_rate (float): Stochastic depth rate. Defaults to 0.
+            layer_scale_init_value (float): Initial layer scale.
+                Defaults to 1e-5.
+
+        Returns:
+            nn.Module: The block, mapping NCHW maps to NCHW maps.
+        """
+        if attention:
+            return Meta3DBlock(
+                channels,
+                ref_grid,
+                mlp_ratio=mlp_ratio,
+                drop_path_rate=drop_path_rate,
+                layer_scale_init_value=layer_scale_init_value)
+        return MetaBlock2d(
+            channels,
+            mlp_ratio=mlp_ratio,
+            token_mixer=Pooling(),
+            drop_path_rate=drop_path_rate,
+            layer_scale_init_value=layer_scale_init_value)
+
     def make_downsample(self, stage: int) -> nn.Module:
-        return Downsample(self.channels[stage - 1], self.channels[stage])
+        return self.build_downsample(stage, self.channels[stage - 1],
+                                     self.channels[stage],
+                                     self.stage_grid(stage - 1))
 
     def make_block(self, stage: int, index: int,
                    drop_path_rate: float) -> nn.Module:
-        channels = self.channels[stage]
         first_attn = self.depths[stage] - self.arch_settings['num_attn_blocks']
-        if stage == self.num_stages - 1 and index >= first_attn:
-            return Meta3DBlock(
-                channels,
-                self.stage_grid(stage),
-                mlp_ratio=self.mlp_ratio,
-                drop_path_rate=drop_path_rate,
-                layer_scale_init_value=self.layer_scale_init_value)
-        return MetaBlock2d(
-            channels,
-            mlp_ratio=self.mlp_ratio,
-            token_mixer=Pooling(),
+        return self.build_block(
+            stage,
+            self.channels[stage],
+            self.mlp_ratio,
+            stage == self.num_stages - 1 and index >= first_attn,
+            self.stage_grid(stage),
             drop_path_rate=drop_path_rate,
             layer_scale_init_value=self.layer_scale_init_value)
 
