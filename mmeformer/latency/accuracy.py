@@ -28,8 +28,9 @@ def measure_networks(
     precision, input size and threads, ``group_size`` networks interleaved.
 
     Args:
-        archs (Sequence[str | dict]): Published V2 names or arch dicts of
-            the table's space.
+        archs (Sequence[str | dict]): Published names (V1 if the table
+            holds their blocks, V2) or V2 arch dicts of the table's space,
+            as :func:`~.predictor.predict_latency` takes them.
         table (LatencyTable): The table, measured on this machine's CPU.
         repeats (int, optional): Timed runs; the table's if None.
         warmup (int, optional): Untimed runs first; the table's if None.
@@ -43,7 +44,9 @@ def measure_networks(
         list[float]: Milliseconds per arch.
 
     Raises:
-        LatencyTableError: If the table was measured on another CPU.
+        LatencyTableError: If the table was measured on another CPU, or
+            cannot predict one of ``archs`` (checked before measuring).
+        ArchOutsideSpaceError: If an arch is outside the table's space.
     """
     meta = table.meta
     if meta['device'] != device_name():

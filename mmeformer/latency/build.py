@@ -1,5 +1,5 @@
-"""Measure a latency table: every block of a space in one runtime,
-resumably, a group of blocks at a time."""
+"""Measure a latency table: every block of a space (and of the published V1
+networks) in one runtime, resumably, a group of blocks at a time."""
 import os.path as osp
 import tempfile
 import time
@@ -31,7 +31,8 @@ def table_meta(space: EfficientFormerV2Space,
                threads: Optional[int] = None,
                repeats: int = 30,
                warmup: int = 5,
-               with_head: Optional[bool] = None) -> dict:
+               with_head: Optional[bool] = None,
+               with_v1: Optional[bool] = None) -> dict:
     """The meta of a table measured here with these settings.
 
     Args:
@@ -46,6 +47,10 @@ def table_meta(space: EfficientFormerV2Space,
         with_head (bool, optional): Include the classifier head; None for
             an input size in :data:`~.blocks.CLASSIFIER_SIZES`.
             Defaults to None.
+        with_v1 (bool, optional): Also hold the blocks of the published V1
+            networks (:func:`~.blocks.v1_blocks`); None for an input size
+            in :data:`~.blocks.CLASSIFIER_SIZES`, where they are ImageNet
+            classifiers. Defaults to None.
 
     Returns:
         dict: See :class:`LatencyTable`.
@@ -65,6 +70,8 @@ def table_meta(space: EfficientFormerV2Space,
                          f'at least 0, got {repeats}, {threads}, {warmup}')
     if with_head is None:
         with_head = size in CLASSIFIER_SIZES
+    if with_v1 is None:
+        with_v1 = size in CLASSIFIER_SIZES
     return dict(
         runtime=runtime,
         precision=precision,
@@ -76,7 +83,8 @@ def table_meta(space: EfficientFormerV2Space,
         repeats=int(repeats),
         warmup=int(warmup),
         space=space.to_dict(),
-        space_fingerprint=space.fingerprint())
+        space_fingerprint=space.fingerprint(),
+        with_v1=bool(with_v1))
 
 
 def _resume(path: str, meta: dict) -> LatencyTable:
@@ -87,6 +95,9 @@ def _resume(path: str, meta: dict) -> LatencyTable:
                 f'{path} was measured with {name} {table.meta[name]}, not '
                 f'{meta[name]}; tables are never mixed: write to another '
                 'path, or start this one afresh (resume=False, --no-resume)')
+    # Measured entries are never dropped: asking for the V1 blocks adds
+    # them to a table without them, not asking keeps those it holds.
+    table.meta['with_v1'] = table.with_v1 or meta['with_v1']
     return table
 
 
@@ -100,13 +111,16 @@ def build_table(space: EfficientFormerV2Space,
                 warmup: int = 5,
                 resume: bool = True,
                 with_head: Optional[bool] = None,
+                with_v1: Optional[bool] = None,
                 group_size: int = 8,
                 work_dir: Optional[str] = None,
                 log: Optional[Callable[[str], None]] = None) -> LatencyTable:
     """Measure every block of ``space`` where it runs, into a table file.
 
-    Each block (:func:`~.blocks.space_blocks`) is built alone, as the
-    network builds it, with the attention biases of ``input_size``, and
+    Each block (:func:`~.blocks.space_blocks`, then with ``with_v1`` the
+    blocks of the published V1 networks, :func:`~.blocks.v1_blocks`) is
+    built alone, as the network builds it, with the attention biases of
+    ``input_size``, and
     timed on its own input, the feature map it gets in a network fed
     ``input_size`` images. Blocks are timed ``group_size`` at a time,
     their runs interleaved, so that a changing load affects a group alike;
@@ -131,9 +145,14 @@ def build_table(space: EfficientFormerV2Space,
             Defaults to 30.
         warmup (int): Untimed runs per block first. Defaults to 5.
         resume (bool): Keep the entries of an existing file at ``path``
-            measured with the same settings. Defaults to True.
+            measured with the same settings (a resumed table keeps the V1
+            blocks it holds). Defaults to True.
         with_head (bool, optional): Include the classifier head; None for
             the classifier input size 224. Defaults to None.
+        with_v1 (bool, optional): Include the blocks of the published V1
+            networks L1, L3 and L7; None for the classifier input size 224.
+            Resuming a table without them (one of an older mmeformer)
+            measures only them. Defaults to None.
         group_size (int): Blocks timed together. Defaults to 8.
         work_dir (str, optional): Folder for the exported blocks, reused
             by later builds (ONNX Runtime and OpenVINO can share one);
@@ -150,7 +169,7 @@ def build_table(space: EfficientFormerV2Space,
             measured with other settings (:class:`LatencyTableError`).
     """
     meta = table_meta(space, runtime, precision, input_size, threads, repeats,
-                      warmup, with_head)
+                      warmup, with_head, with_v1)
     folder = osp.dirname(osp.abspath(path))
     if not osp.isdir(folder):
         raise LatencyTableError(

@@ -5,7 +5,7 @@ from typing import Dict, List, Sequence, Union
 import numpy as np
 
 from mmeformer.models.backbones import ArchOutsideSpaceError, EfficientFormerV2
-from .blocks import arch_blocks
+from .blocks import V1_ARCHS, arch_blocks, arch_family
 from .table import LatencyTable, LatencyTableError
 
 __all__ = [
@@ -18,20 +18,40 @@ __all__ = [
 PARTS = ('stage0', 'stage1', 'stage2', 'stage3')
 
 
-def resolve_arch(arch: Union[str, dict], table: LatencyTable) -> dict:
-    """The arch dict of a published name or a dict, checked against the
-    table's space.
+def resolve_arch(arch: Union[str, dict],
+                 table: LatencyTable) -> Union[str, dict]:
+    """What :func:`~.blocks.arch_blocks` takes for a published name or a V2
+    arch dict, checked against the table.
+
+    Args:
+        arch (str | dict): A published V1 name (``'l1'``, ``'l3'``,
+            ``'l7'``), a published V2 name (``'s0'`` ... ``'l'``) or an
+            :class:`EfficientFormerV2` arch dict; names in any case.
+        table (LatencyTable): The table.
+
+    Returns:
+        str | dict: The V1 name in lower case, or the V2 arch dict as
+        :meth:`EfficientFormerV2Space.check` returns it.
 
     Raises:
-        ArchOutsideSpaceError: Naming the stage or block of ``arch`` the
-            table's space does not hold.
+        ArchOutsideSpaceError: On an unknown name, or naming the stage or
+            block of a V2 ``arch`` the table's space does not hold.
+        LatencyTableError: For a V1 name if the table holds no V1 blocks.
     """
     name = arch if isinstance(arch, str) else None
+    if arch_family(arch) == 'v1':
+        if not table.with_v1:
+            raise LatencyTableError(
+                f'arch {name!r} is a V1 network and the latency table holds '
+                'no V1 blocks (it was built without them, or by an older '
+                'mmeformer); add them by rerunning its build command with '
+                '--v1, which resumes and measures only them')
+        return name.lower()
     if name is not None:
         if name.lower() not in EfficientFormerV2.arch_zoo:
             raise ArchOutsideSpaceError(
-                f'unknown arch {name!r}: give an arch dict or one of '
-                f'{sorted(EfficientFormerV2.arch_zoo)}')
+                f'unknown arch {name!r}: give a V2 arch dict or one of '
+                f'{sorted(EfficientFormerV2.arch_zoo) + list(V1_ARCHS)}')
         arch = table.space.published(name)
     try:
         return table.space.check(arch)
@@ -47,8 +67,10 @@ def latency_parts(arch: Union[str, dict],
     """The summed milliseconds of an arch's blocks per part (:data:`PARTS`).
 
     Args:
-        arch (str | dict): A published V2 name (``'s0'`` ... ``'l'``) or an
-            :class:`EfficientFormerV2` arch dict of the table's space.
+        arch (str | dict): A published name (V1 ``'l1'``, ``'l3'``,
+            ``'l7'`` if the table holds the V1 blocks; V2 ``'s0'`` ...
+            ``'l'``) or an :class:`EfficientFormerV2` arch dict of the
+            table's space.
         table (LatencyTable): The table.
 
     Returns:
@@ -56,7 +78,8 @@ def latency_parts(arch: Union[str, dict],
 
     Raises:
         ArchOutsideSpaceError: If the arch is outside the table's space.
-        LatencyTableError: If the table lacks one of its blocks.
+        LatencyTableError: If the table lacks one of its blocks, or the V1
+            blocks of a V1 name.
     """
     arch = resolve_arch(arch, table)
     parts = dict.fromkeys(PARTS, 0.)
@@ -80,8 +103,10 @@ def predict_latency(arch: Union[str, dict],
     scale_i * part_i`` over the parts of :func:`latency_parts`.
 
     Args:
-        arch (str | dict): A published V2 name (``'s0'`` ... ``'l'``) or an
-            :class:`EfficientFormerV2` arch dict of the table's space.
+        arch (str | dict): A published name (V1 ``'l1'``, ``'l3'``,
+            ``'l7'`` if the table holds the V1 blocks; V2 ``'s0'`` ...
+            ``'l'``) or an :class:`EfficientFormerV2` arch dict of the
+            table's space.
         table (LatencyTable): The table.
         corrected (bool): Apply the table's correction if it has one.
             Defaults to True.
@@ -92,7 +117,8 @@ def predict_latency(arch: Union[str, dict],
     Raises:
         ArchOutsideSpaceError: Naming the block of ``arch`` outside the
             table's space.
-        LatencyTableError: If the table lacks one of its blocks.
+        LatencyTableError: If the table lacks one of its blocks, or the V1
+            blocks of a V1 name.
     """
     parts = latency_parts(arch, table)
     if corrected and table.correction:
@@ -112,7 +138,8 @@ def fit_correction(table: LatencyTable, archs: Sequence[Union[str, dict]],
 
     Args:
         table (LatencyTable): The table (its correction is not used).
-        archs (Sequence[str | dict]): Networks measured whole, at least
+        archs (Sequence[str | dict]): Networks measured whole (names or
+            arch dicts as :func:`predict_latency` takes them), at least
             ``len(PARTS) + 2`` of them.
         measured (Sequence[float]): Their milliseconds.
 

@@ -1,18 +1,22 @@
 """A latency table: the measured milliseconds of every block configuration
-of a search space, for one device, runtime, precision and input size."""
+of a search space (and, optionally, of the published V1 networks), for one
+device, runtime, precision and input size."""
 import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 from mmeformer.models.backbones import EfficientFormerV2Space
 from mmeformer.utils import atomic_write_bytes
-from .blocks import Block, parse_key, space_blocks
+from .blocks import Block, parse_key, space_blocks, v1_blocks
 
 __all__ = ['LatencyTable', 'LatencyTableError', 'TABLE_FORMAT', 'BUILD_HINT']
 
 #: The ``format`` field of a table file.
 TABLE_FORMAT = 'mmeformer latency table'
-_VERSION = 1
+#: The version written. Version 1 tables (before the V1 blocks) are read as
+#: tables without them; rebuilding one with the V1 blocks resumes it.
+_VERSION = 2
+_READABLE = (1, 2)
 
 #: How to make a table, for messages.
 BUILD_HINT = 'python tools/analysis_tools/latency_table.py build'
@@ -34,7 +38,9 @@ class LatencyTable:
             ``precision``, ``input_size`` ``[H, W]``, ``with_head``,
             ``device`` (the CPU model), ``threads``, ``versions``,
             ``repeats``, ``warmup``, ``space`` (:meth:`EfficientFormerV2Space.
-            to_dict`) and ``space_fingerprint``.
+            to_dict`), ``space_fingerprint`` and ``with_v1`` (whether it
+            holds the blocks of the published V1 networks, False if
+            absent).
         entries (dict[str, float], optional): Milliseconds per
             :attr:`Block.key`. Defaults to none.
         correction (dict, optional): A fitted correction of the sums, see
@@ -46,6 +52,7 @@ class LatencyTable:
                  entries: Optional[Dict[str, float]] = None,
                  correction: Optional[dict] = None) -> None:
         self.meta = dict(meta)
+        self.meta.setdefault('with_v1', False)
         self.entries = dict(entries or {})
         self.correction = correction
 
@@ -59,9 +66,19 @@ class LatencyTable:
         """Whether the table holds the classifier heads."""
         return bool(self.meta['with_head'])
 
+    @property
+    def with_v1(self) -> bool:
+        """Whether the table holds the blocks of the published V1 networks
+        (:func:`~.blocks.v1_blocks`)."""
+        return bool(self.meta['with_v1'])
+
     def blocks(self) -> List[Block]:
-        """Every block the table must hold."""
-        return space_blocks(self.space, self.with_head)
+        """Every block the table must hold: the space's, then the V1
+        networks' if :attr:`with_v1`."""
+        blocks = space_blocks(self.space, self.with_head)
+        if self.with_v1:
+            blocks += v1_blocks(self.with_head)
+        return blocks
 
     def missing(self) -> List[Block]:
         """The blocks not measured yet."""
@@ -156,10 +173,12 @@ class LatencyTable:
             raise LatencyTableError(
                 f'{path} is not a latency table (no "format": '
                 f'"{TABLE_FORMAT}" field); make one with {BUILD_HINT}')
-        if data.get('version') != _VERSION:
+        if data.get('version') not in _READABLE:
             raise LatencyTableError(
                 f"{path} is a version {data.get('version')} latency table; "
-                f'this mmeformer reads version {_VERSION}: rebuild it')
+                f'this mmeformer reads versions '
+                f"{', '.join(map(str, _READABLE))}: rebuild it with "
+                f'{BUILD_HINT}, or use the mmeformer that made it')
         meta, entries = data.get('meta'), data.get('entries')
         needed = set(_EXPECTABLE) | {'space'}
         if not isinstance(meta, dict) or not needed <= set(meta):
@@ -180,6 +199,10 @@ class LatencyTable:
             raise LatencyTableError(
                 f'{path} is a damaged latency table ({error}); rebuild '
                 'it') from None
+        if not isinstance(meta.get('with_v1', False), bool):
+            raise LatencyTableError(
+                f'{path} is a damaged latency table: its "with_v1" must be '
+                'true or false; rebuild it')
         if space.fingerprint() != meta['space_fingerprint']:
             raise LatencyTableError(
                 f'{path} is a damaged latency table: its space does not '

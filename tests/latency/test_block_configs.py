@@ -1,9 +1,12 @@
 """mmeformer.latency.blocks: a table's blocks are the network's modules."""
+import pytest
 import torch
 
 from mmeformer.latency import (arch_blocks, block_input_shape, build_block,
-                               build_network, parse_key, space_blocks)
+                               build_network, parse_key, space_blocks,
+                               v1_blocks)
 from mmeformer.models.backbones import EfficientFormerV2Space
+from mmeformer.testing import randomize_weights
 
 
 def randomize(model, seed=0):
@@ -51,6 +54,54 @@ def test_blocks_in_a_row_are_the_network():
         'stem:8', 'ffn0:8x2', 'down1:8-16', 'ffn1:16x2', 'down2:16-24',
         'ffn2:24x2', 'attn2:24x2', 'down3:24-32', 'attn3:32x2', 'head:32'
     ]
+    backbone = network.backbone
+    sources = [backbone.stem]
+    for stage in backbone.stages:
+        sources += [stage.downsample] if stage.downsample else []
+        sources += list(stage.blocks)
+    modules = [build_block(b, size) for b in blocks]
+    for module, source in zip(modules, sources):
+        module.load_state_dict(source.state_dict())
+    modules[-1].norm.load_state_dict(backbone.norm.state_dict())
+    modules[-1].head.load_state_dict(network.head.state_dict())
+    x = torch.randn(1, 3, *size)
+    with torch.no_grad():
+        out = x
+        for block, module in zip(blocks, modules):
+            assert tuple(out.shape) == block_input_shape(block, size)
+            out = module(out)
+        expected = network(x, mode='tensor')
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+
+
+def test_v1_blocks_are_the_published_networks_distinct_blocks(v1_entries):
+    blocks = v1_blocks(with_head=True)
+    # Stem, downsamples, the Meta4D pooling blocks of every stage at the
+    # stage's width, the Meta3D blocks (all of L7's last stage) and heads.
+    assert sorted(b.key for b in blocks) == sorted(v1_entries)
+    assert all(parse_key(b.key) == b for b in blocks)
+    headless = [b.key for b in v1_blocks(with_head=False)]
+    assert headless == [b.key for b in blocks if b.kind != 'head']
+    assert parse_key('v1.attn3:448x4').describe() == (
+        'the V1 attention block (Meta3D) of stage 3 at width 448 with MLP '
+        'ratio 4')
+    assert parse_key('v1.pool1:96x4').describe().startswith(
+        'the V1 pooling block (Meta4D) of stage 1')
+    # A family's kinds are not the other's.
+    for key in ('pool2:96x4', 'v1.ffn2:224x4', 'v1.x:3'):
+        with pytest.raises(ValueError, match='not a latency-table block'):
+            parse_key(key)
+
+
+def test_v1_blocks_in_a_row_are_the_network():
+    size = (64, 96)
+    network = randomize_weights(build_network('l1', size, with_head=True))
+    blocks = arch_blocks('l1', with_head=True)
+    runs = [('v1.stem:48', 1), ('v1.pool0:48x4', 3), ('v1.down1:48-96', 1),
+            ('v1.pool1:96x4', 2), ('v1.down2:96-224', 1),
+            ('v1.pool2:224x4', 6), ('v1.down3:224-448', 1),
+            ('v1.pool3:448x4', 3), ('v1.attn3:448x4', 1), ('v1.head:448', 1)]
+    assert [b.key for b in blocks] == [k for k, n in runs for _ in range(n)]
     backbone = network.backbone
     sources = [backbone.stem]
     for stage in backbone.stages:

@@ -86,7 +86,6 @@ def test_names_the_requirements_of_a_missing_runtime(tiny_space, tmp_path,
 
 
 def test_onnxruntime_table_shares_exports(tiny_space, tmp_path):
-    pytest.importorskip('onnxruntime')
     exports = tmp_path / 'exports'
     exports.mkdir()
     path = str(tmp_path / 'ort.json')
@@ -94,3 +93,28 @@ def test_onnxruntime_table_shares_exports(tiny_space, tmp_path):
         tiny_space, 'onnxruntime', path=path, work_dir=str(exports), **FAST)
     assert table.complete and table.meta['versions']['onnxruntime']
     assert len(os.listdir(exports)) == 13
+
+
+def test_resuming_a_version_1_table_adds_the_v1_blocks(tiny_space, tmp_path,
+                                                       v1_entries):
+    path = str(tmp_path / 'torch.json')
+    first = build_table(tiny_space, 'torch', path=path, **FAST)
+    assert not first.with_v1 and len(first.entries) == 13
+    # The file as the first table format wrote it.
+    data = json.loads(open(path).read())
+    del data['meta']['with_v1']
+    data['version'] = 1
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    lines = []
+    table = build_table(
+        tiny_space, 'torch', path=path, with_v1=True, log=lines.append, **FAST)
+    assert lines[-1].startswith('42/42 blocks')
+    assert table.with_v1 and table.complete
+    assert set(table.entries) == set(first.entries) | set(v1_entries)
+    assert {k: table.entries[k] for k in first.entries} == first.entries
+    saved = json.loads(open(path).read())
+    assert saved['version'] == 2 and saved['meta']['with_v1'] is True
+    # Not asking for them again keeps them.
+    again = build_table(tiny_space, 'torch', path=path, **FAST)
+    assert again.with_v1 and again.entries == table.entries

@@ -71,3 +71,46 @@ def test_missing_entry_is_named(table, hand_arch):
             match=r'no entry attn3:32x2 \(the attention block of '
             'stage 3 at width 32'):
         predict_latency(hand_arch, table)
+
+
+@pytest.fixture
+def v1_table(v1_meta, hand_entries, v1_entries):
+    return LatencyTable(v1_meta, dict(hand_entries, **v1_entries))
+
+
+def test_v1_sum_of_the_network_blocks(v1_table, hand_arch):
+    assert v1_table.complete
+    # V1-L1: stem 1 + 3 x 2 + down1 4 + 2 x 8 + down2 16 + 6 x 32 + down3
+    # 64 + 3 pooling blocks x 128 + its one Meta3D block 256 + head 512.
+    assert predict_latency('l1', v1_table) == 1451
+    assert latency_parts('L1', v1_table) == dict(
+        stage0=7, stage1=20, stage2=208, stage3=1216)
+    # 31 blocks of L3 (with its 2 pooling and 4 Meta3D blocks in stage 3),
+    # 43 of L7 (no pooling block in stage 3).
+    assert predict_latency('l3', v1_table) == 31000
+    assert predict_latency('l7', v1_table) == 43000
+    # The V2 arches are summed as before.
+    assert predict_latency(hand_arch, v1_table) == 6959
+    v1_table.correction = dict(
+        overhead=0.5,
+        scales=dict(stage0=1., stage1=2., stage2=0.5, stage3=0.25))
+    assert predict_latency('l1', v1_table) == 0.5 + 7 + 40 + 104 + 304
+
+
+def test_v1_needs_a_table_with_the_v1_blocks(table, v1_table):
+    with pytest.raises(
+            LatencyTableError,
+            match="arch 'l1' is a V1 network and the latency table holds "
+            'no V1 blocks .* rerunning its build command with --v1'):
+        predict_latency('l1', table)
+    del v1_table.entries['v1.pool3:512x4']
+    with pytest.raises(
+            LatencyTableError,
+            match=r'no entry v1.pool3:512x4 \(the V1 pooling block '
+            r'\(Meta4D\) of stage 3 at width 512'):
+        predict_latency('l3', v1_table)
+    with pytest.raises(
+            ArchOutsideSpaceError,
+            match=r"unknown arch 'l5': .* 's0', 's1', 's2', 'l1', 'l3', "
+            "'l7'"):
+        predict_latency('l5', table)

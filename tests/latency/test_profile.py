@@ -16,8 +16,6 @@ def model():
                                            ('onnxruntime', 'Conv'),
                                            ('openvino', None)])
 def test_profiles_a_whole_model(runtime, conv):
-    if runtime != 'torch':
-        pytest.importorskip(runtime)
     times = profile_model(model(), (32, 32), runtime, threads=1, runs=2)
     assert all(t.ms >= 0 and t.count > 0 for t in times.values())
     if conv is not None:

@@ -95,3 +95,36 @@ def test_save_refuses_a_missing_folder(table, tmp_path):
     with pytest.raises(LatencyTableError, match='does not exist'):
         table.save(str(tmp_path / 'no' / 'table.json'))
     assert os.listdir(tmp_path) == []
+
+
+def test_reads_a_version_1_table_as_one_without_v1_blocks(saved, tmp_path):
+    data = json.loads(open(saved).read())
+    assert data['version'] == 2 and data['meta']['with_v1'] is False
+    # The files of the first format: no with_v1, no V1 entries.
+    del data['meta']['with_v1']
+    data['version'] = 1
+    old = tmp_path / 'old.json'
+    old.write_text(json.dumps(data))
+    table = LatencyTable.load(str(old))
+    assert not table.with_v1 and table.complete
+    data['version'] = 3
+    old.write_text(json.dumps(data))
+    with pytest.raises(
+            LatencyTableError,
+            match='is a version 3 latency table; this mmeformer reads '
+            'versions 1, 2: rebuild it'):
+        LatencyTable.load(str(old))
+
+
+def test_a_table_with_v1_blocks_needs_them_all(table, v1_entries, tmp_path):
+    table.meta['with_v1'] = True
+    table.entries.update(v1_entries)
+    path = str(tmp_path / 'v1.json')
+    table.save(path)
+    assert LatencyTable.load(path).with_v1
+    del table.entries['v1.head:768']
+    table.save(path)
+    with pytest.raises(
+            LatencyTableError,
+            match=r'holds 41 of 42 blocks \(first missing: v1.head:768\)'):
+        LatencyTable.load(path)

@@ -1,7 +1,7 @@
 """Latency on your own device: build a per-block latency table of the
-EfficientFormerV2 search space, predict networks from it, check the
-predictions against measured networks (with a picture), and profile a whole
-model per operator type."""
+EfficientFormerV2 search space and of the published V1 networks, predict
+networks from it, check the predictions against measured networks (with a
+picture), and profile a whole model per operator type."""
 import argparse
 import json
 import logging
@@ -13,22 +13,24 @@ from typing import List, Optional, Tuple
 
 EPILOG = """\
 commands:
-  build     measure every block of the search space in one runtime, at one
-            input size, into a JSON table (resumable: rerun to continue)
+  build     measure every block of the search space (and, at 224 or with
+            --v1, of the published V1 networks) in one runtime, at one input
+            size, into a JSON table (resumable: rerun to continue)
   predict   predicted latency of published variants or arch dicts
-  accuracy  measure the four published V2 networks and random archs whole,
-            compare with the table's predictions (median and worst relative
-            error, Kendall tau), optionally fit a correction into the table,
-            and plot latency against parameters and MACs (with V1 L1-L7)
+  accuracy  measure the published networks (V2, and V1 if the table holds
+            their blocks) and random archs whole, compare with the table's
+            predictions (median and worst relative error, Kendall tau),
+            optionally fit a correction into the table, and plot latency
+            against parameters and MACs
   profile   time per operator type of a whole model in each runtime
 
 examples:
   python tools/analysis_tools/latency_table.py build --runtime onnxruntime \\
       --threads 2 --out work_dirs/latency/onnxruntime_fp32_224.json
   python tools/analysis_tools/latency_table.py predict \\
-      work_dirs/latency/onnxruntime_fp32_224.json s0 l
+      work_dirs/latency/onnxruntime_fp32_224.json s0 l l1
   python tools/analysis_tools/latency_table.py accuracy \\
-      work_dirs/latency/onnxruntime_fp32_224.json --random 20 --fit \\
+      work_dirs/latency/onnxruntime_fp32_224.json --random 20 --fit 10 \\
       --plot latency_onnxruntime.png
   python tools/analysis_tools/latency_table.py profile --arch s2 \\
       --runtimes torch onnxruntime openvino --threads 2
@@ -45,6 +47,8 @@ VARIANTS = {
     'l': ('EfficientFormerV2', 'l'),
 }
 V2_NAMES = ('s0', 's1', 's2', 'l')
+V1_NAMES = tuple(n for n, (backbone, _) in VARIANTS.items()
+                 if backbone == 'EfficientFormer')
 
 
 def label(name: str) -> str:
@@ -112,6 +116,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help='start afresh even if --out holds a partial table')
     build.add_argument(
+        '--v1',
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='also measure the blocks of the published V1 networks L1, L3 '
+        'and L7, to predict them (default: at 224 only; --v1 on an '
+        'existing table adds them)')
+    build.add_argument(
         '--export-dir',
         help='keep the exported blocks here, to share them between '
         'onnxruntime and openvino builds (default: a temporary folder)')
@@ -122,7 +133,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     predict.add_argument(
         'archs',
         nargs='+',
-        help='published V2 names (s0 s1 s2 l) or arch dicts as JSON')
+        help='published names (V2 s0 s1 s2 l; V1 l1 l3 l7 if the table '
+        'holds their blocks) or V2 arch dicts as JSON')
     predict.add_argument(
         '--plain',
         action='store_true',
@@ -130,7 +142,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     accuracy = commands.add_parser(
         'accuracy', help='predicted against measured whole networks')
-    accuracy.add_argument('table', help='the latency table, made here')
+    accuracy.add_argument(
+        'table', help='the latency table, made on this machine')
     accuracy.add_argument(
         '--random',
         type=int,
@@ -154,8 +167,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='timed runs per network (default: the table\'s)')
     accuracy.add_argument(
         '--plot',
-        help='write latency against parameters and MACs as a PNG, with '
-        'the V1 variants measured too')
+        help='write measured latency against parameters and MACs as a PNG')
     accuracy.add_argument('--out', help='also write the report here (.md)')
 
     profile = commands.add_parser(
@@ -216,6 +228,7 @@ def cmd_build(args) -> None:
         repeats=args.repeats,
         warmup=args.warmup,
         resume=not args.no_resume,
+        with_v1=args.v1,
         work_dir=args.export_dir,
         log=lambda line: print(line, flush=True))
     print(f'{out}: {len(table.entries)} blocks, {table.describe()}; '
@@ -224,20 +237,23 @@ def cmd_build(args) -> None:
 
 
 def parse_arch(text: str):
-    if text.lower() in V2_NAMES:
+    if text.lower() in VARIANTS:
         return text.lower()
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        raise ValueError(f'{text!r} is neither a published V2 name '
-                         f'({" ".join(V2_NAMES)}) nor an arch dict in '
+        raise ValueError(f'{text!r} is neither a published name '
+                         f'({" ".join(VARIANTS)}) nor a V2 arch dict in '
                          'JSON') from None
 
 
 def cmd_predict(args) -> None:
-    from mmeformer.latency import LatencyTable, predict_latency
+    from mmeformer.latency import LatencyTable, device_name, predict_latency
     table = LatencyTable.load(args.table)
     print(f'# {table.describe()}')
+    if table.meta['device'] != device_name():
+        print(f'# made on another machine than this one ({device_name()}): '
+              "the predictions are that machine's")
     for text in args.archs:
         ms = predict_latency(parse_arch(text), table, not args.plain)
         print(f'{text}: {ms:.3f} ms')
@@ -271,31 +287,7 @@ def network_size(arch, table) -> Tuple[float, float]:
     return params, count_macs(model, size) / 1e9
 
 
-def measure_v1(table, repeats) -> List[Tuple[str, float, float, float]]:
-    """(label, params M, MACs G, ms) of the V1 classifiers, timed as the
-    table's networks."""
-    import tempfile
-
-    from mmeformer.latency import build_classifier
-    from mmeformer.latency.timing import Runner, best_latencies, torch_threads
-    meta = table.meta
-    size = meta['input_size']
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp, torch_threads(meta['threads']):
-        runner = Runner(meta['runtime'], meta['precision'], meta['threads'],
-                        tmp)
-        for name in ('l1', 'l3', 'l7'):
-            model = build_classifier(*VARIANTS[name], size)
-            params = sum(p.numel() for p in model.parameters()) / 1e6
-            macs = count_macs(model, size) / 1e9
-            run = runner.prepare(model, (1, 3, *size), f'v1_{name}')
-            (ms, ) = best_latencies([run], repeats or meta['repeats'],
-                                    meta['warmup'])
-            rows.append((label(name), params, macs, ms))
-    return rows
-
-
-def plot(path, table, points, v1_rows) -> None:
+def plot(path, table, points) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -307,9 +299,10 @@ def plot(path, table, points, v1_rows) -> None:
                      s=12,
                      c='0.6',
                      label='random archs of the space')
-        for rows, color, family in (([
-                p for p in points if p[0] in (label(n) for n in V2_NAMES)
-        ], 'tab:red', 'V2'), (v1_rows, 'tab:blue', 'V1')):
+        for color, family in (('tab:red', 'V2'), ('tab:blue', 'V1')):
+            rows = [p for p in points if p[0].startswith(f'{family}-')]
+            if not rows:
+                continue
             axis.plot([r[index] for r in rows], [r[-1] for r in rows],
                       'o-',
                       color=color,
@@ -336,18 +329,28 @@ def plot(path, table, points, v1_rows) -> None:
 
 
 def cmd_accuracy(args) -> None:
-    from mmeformer.latency import (LatencyTable, fit_correction,
-                                   measure_networks, predict_latency,
-                                   prediction_errors)
-    table = LatencyTable.load(args.table)
+    from mmeformer.latency import (LatencyTable, check_runtime, device_name,
+                                   fit_correction, measure_networks,
+                                   predict_latency, prediction_errors)
+
+    # Networks are measured here, so the table must be of this machine.
+    table = LatencyTable.load(args.table, expect=dict(device=device_name()))
+    check_runtime(table.meta['runtime'], table.meta['precision'])
     space = table.space
+    lines = [f'# {table.describe()}']
     names = [n for n in V2_NAMES if space.contains(space.published(n))]
-    rng = random.Random(args.seed)
     archs = [space.published(n) for n in names]
+    if table.with_v1:
+        names += V1_NAMES
+        archs += list(V1_NAMES)
+    else:
+        lines.append('V1-L1, V1-L3 and V1-L7 left out: the table holds no '
+                     'V1 blocks; rerun its build command with --v1 to add '
+                     'them (it resumes)')
+    rng = random.Random(args.seed)
     archs += [space.sample(rng) for _ in range(args.random)]
     labels = [label(n) for n in names]
     labels += [f'random {i}' for i in range(args.random)]
-    lines = [f'# {table.describe()}']
 
     def log(line):
         print(line, file=sys.stderr, flush=True)
@@ -395,7 +398,7 @@ def cmd_accuracy(args) -> None:
             f"{100 * stats['mean_signed_error']:+.1f}%, Kendall tau "
             f"{stats['kendall_tau']:.3f} over {len(archs)} networks")
     if args.plot:
-        plot(args.plot, table, points, measure_v1(table, args.repeats))
+        plot(args.plot, table, points)
         lines.append(f'plot: {args.plot}')
     text = '\n'.join(lines)
     print(text)
