@@ -207,11 +207,12 @@ def test_two_processes_train_the_same_subnets_and_end_equal(tiny):
     assert (supernet / 'iter_2.pth').is_file()
 
 
-@pytest.mark.slow
-def test_two_processes_score_the_candidates_as_one(tiny):
+@pytest.fixture(scope='module')
+def search_inputs(tiny):
+    """A supernet checkpoint whose subnets predict differently (random
+    weights with every path active), a latency table of 0.5 ms per block
+    and a budget no single action meets."""
     tmp_path, config, space = tiny
-    # A supernet whose subnets predict differently: random weights with
-    # every path active.
     cfg = Config.fromfile(str(config), import_custom_modules=False)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg.model)
@@ -221,20 +222,29 @@ def test_two_processes_score_the_candidates_as_one(tiny):
     meta = table_meta(space, 'torch', 'fp32', SIZE, threads=1)
     entries = {b.key: 0.5 for b in space_blocks(space, False)}
     LatencyTable(meta, entries).save(str(table))
-    # Every block costs 0.5 ms: no single action meets this budget, so one
-    # step scores every candidate and writes no outputs yet.
-    budget = predict_latency(space.largest(), LatencyTable.load(str(table)))
-    common = [
-        str(ckpt), '--latency-table',
-        str(table), '--max-latency',
-        str(budget - 1.1), '--max-steps', '1'
+    largest = predict_latency(space.largest(), LatencyTable.load(str(table)))
+    return str(ckpt), str(table), largest - 1.1
+
+
+@pytest.mark.slow
+def test_two_processes_score_the_candidates_as_one(tiny, search_inputs):
+    tmp_path, config, _ = tiny
+    ckpt, table, budget = search_inputs
+    # One step scores every candidate and writes no outputs yet.
+    options = [
+        '--latency-table', table, '--max-latency',
+        str(budget), '--max-steps', '1'
     ]
-    run([sys.executable, 'tools/search.py',
-         str(config)] + common +
-        ['--work-dir', str(tmp_path / 'one')], tmp_path)
-    run(['bash', 'tools/dist_search.sh',
-         str(config), common[0], '2'] + common[1:] +
-        ['--work-dir', str(tmp_path / 'two')], tmp_path)
+    run([
+        sys.executable, 'tools/search.py',
+        str(config), ckpt, '--work-dir',
+        str(tmp_path / 'one')
+    ] + options, tmp_path)
+    run([
+        'bash', 'tools/dist_search.sh',
+        str(config), ckpt, '2', '--work-dir',
+        str(tmp_path / 'two')
+    ] + options, tmp_path)
 
     def path(name):
         with open(tmp_path / name / 'search_state.json') as f:
@@ -245,3 +255,29 @@ def test_two_processes_score_the_candidates_as_one(tiny):
     assert two == one
     accuracies = [c['accuracy'] for c in one[1]['candidates']]
     assert len(set(accuracies)) > 1, 'the subnets are told apart'
+
+
+@pytest.mark.slow
+def test_the_evolutionary_search_on_two_processes(tiny, search_inputs):
+    tmp_path, config, space = tiny
+    ckpt, table, budget = search_inputs
+    work_dir = tmp_path / 'evolution'
+    run([
+        'bash', 'tools/dist_search.sh',
+        str(config), ckpt, '2', '--latency-table', table, '--max-latency',
+        str(budget), '--strategy', 'evolution', '--work-dir',
+        str(work_dir), '--cfg-options', 'search.evolution.generations=2',
+        'search.evolution.population=3'
+    ], tmp_path)
+    with open(work_dir / 'search_state.json') as f:
+        state = json.load(f)
+    assert state['done'] and state['settings']['strategy'] == 'evolution'
+    scored = [m for generation in state['generations'] for m in generation]
+    assert [len(g) for g in state['generations']] == [3, 3]
+    assert all(m['latency_ms'] <= budget for m in scored)
+    assert all(space.contains(m['arch']) for m in scored)
+    found = state['path'][-1]
+    assert found['accuracy'] == max(m['accuracy'] for m in scored)
+    for name in ('found.py', 'found.pth', 'search_path.csv',
+                 'search_path.png'):
+        assert (work_dir / name).is_file(), name
