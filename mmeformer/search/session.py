@@ -285,8 +285,6 @@ class SearchSession:
                               f'{", ".join(STRATEGIES)}')
         rank, _ = get_dist_info()
         self.check_budget()
-        scorer = self.build_scorer()
-        os.makedirs(self.work_dir, exist_ok=True)
         common = dict(
             state_file=osp.join(self.work_dir, 'search_state.json'),
             mes=self.mes,
@@ -297,7 +295,9 @@ class SearchSession:
                 search=dict(self.search_cfg)),
             write=rank == 0,
             log=self.log)
-        args = (self.space, scorer, self.latency, self.params,
+        # Settings are checked before any data are read; the scorer comes
+        # after.
+        args = (self.space, None, self.latency, self.params,
                 self.max_latency, self.max_params)
         if strategy == 'greedy':
             searcher = GreedySearch(*args, **common)
@@ -311,6 +311,8 @@ class SearchSession:
                     f'search.evolution: {e}; it takes generations, '
                     'population, parents, mutation_prob, seed and '
                     'max_tries') from None
+        searcher.accuracy = scorer = self.build_scorer()
+        os.makedirs(self.work_dir, exist_ok=True)
         path = searcher.run(max_steps)
         if not searcher.done() or rank != 0:
             return path

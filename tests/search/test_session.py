@@ -74,3 +74,17 @@ def test_a_budget_below_the_smallest_subnet_is_named(files):
     assert f'smallest reachable is {smallest:.3f} ms' in str(error.value)
     assert 'latency 1 ms and the size 0.001 M' in str(error.value)
     assert not (tmp_path / 'w').exists()
+
+
+def test_evolution_settings_are_checked_before_any_data(files):
+    cfg, table, ckpt, tmp_path = files
+    cfg.search.evolution = dict(population=0)
+    search = session(cfg, ckpt, table(tmp_path / 't.json'), tmp_path)
+    with pytest.raises(ConfigError, match='search.evolution: .*>= 1'):
+        search.run(strategy='evolution')
+    cfg.search.evolution = dict(populations=3)
+    with pytest.raises(ConfigError, match='populations'):
+        search.run(strategy='evolution')
+    with pytest.raises(ConfigError, match="--strategy 'random'"):
+        search.run(strategy='random')
+    assert not (tmp_path / 'w').exists()
