@@ -73,3 +73,38 @@ def build_supernet_classifier():
         return randomize_weights(model, seed)
 
     return build
+
+
+@pytest.fixture
+def sandwich_gradients():
+    """``grads(model, data, archs)``: per parameter name, the sum of the
+    gradients of the sandwich step's losses on ``data`` (a dataloader
+    batch), computed subnet by subnet with ``torch.autograd.grad``;
+    parameters no subnet used are left out."""
+
+    def grads(model, data, archs):
+        from mmeformer.search import inplace_distillation_loss
+        data = model.data_preprocessor(data, True)
+        inputs, samples = data['inputs'], data['data_samples']
+        params = dict(model.named_parameters())
+        total = {}
+
+        def add(loss):
+            parts = torch.autograd.grad(
+                loss, list(params.values()), allow_unused=True)
+            for name, grad in zip(params, parts):
+                if grad is not None:
+                    total[name] = total.get(name, 0) + grad
+
+        model.backbone.set_subnet(archs[0])
+        feats = model.extract_feat(inputs)
+        add(model.head.loss(feats, samples)['loss'])
+        teacher = model.head(feats).detach()
+        for arch in archs[1:]:
+            model.backbone.set_subnet(arch)
+            add(
+                inplace_distillation_loss(
+                    model.head(model.extract_feat(inputs)), teacher))
+        return total
+
+    return grads
