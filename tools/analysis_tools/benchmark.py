@@ -17,6 +17,7 @@ from mmengine.analysis import get_model_complexity_info
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
+from mmeformer.runtime import check_input_size, exit_on_setup_error
 from mmeformer.testing import randomize_weights
 from mmeformer.utils import quiet_host_warnings
 
@@ -92,7 +93,8 @@ MODELS = ('classifier', 'dense')
 FLOAT_PRECISIONS = ('fp32', 'fp16', 'bf16')
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(
+        argv=None) -> Tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(
         description='Parameters, MACs and CPU latency (eager and fused) of '
         'the EfficientFormer V1/V2 variants; prints a markdown table.',
@@ -175,7 +177,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if 'fused' not in args.runtimes:
         # The speed-up column and every exported file are relative to it.
         args.runtimes = ['fused'] + list(args.runtimes)
-    return args
+    return parser, args
 
 
 def build_classifier(backbone_type: str, arch: str) -> nn.Module:
@@ -206,6 +208,35 @@ def build_dense_backbone(backbone_type: str, arch: str) -> nn.Module:
             out_indices=(0, 1, 2, 3),
             attn_ref_size=800,
             out_norm_cfg=backbone_cls.dense_out_norm_cfg)).eval()
+
+
+#: model -> its builder.
+BUILDERS = dict(classifier=build_classifier, dense=build_dense_backbone)
+
+
+def input_sizes(args: argparse.Namespace) -> Dict[str, Tuple[int, int]]:
+    """The input size of each model of ``--models``, refused if a variant
+    of ``--variants`` cannot take it: the MAC counter and the export trace
+    the model, and a trace skips the backbone's own check.
+
+    Returns:
+        dict: model -> ``(height, width)``.
+
+    Raises:
+        UnsupportedOptionError: Naming the option and the least size.
+    """
+    options = dict(
+        classifier=('--cls-size', args.cls_size),
+        dense=('--dense-size', args.dense_size))
+    sizes = {}
+    for model_name in args.models:
+        option, size = options[model_name]
+        for name in args.variants:
+            backbone_type, arch, _ = VARIANTS[name]
+            with torch.device('meta'):
+                model = BUILDERS[model_name](backbone_type, arch)
+            sizes[model_name] = check_input_size(model, size, option)
+    return sizes
 
 
 def count_macs(model: nn.Module, size: Sequence[int]) -> float:
@@ -391,12 +422,14 @@ def row_cells(results: Dict[tuple, tuple], lanes: Sequence[Tuple[str, str]],
 
 def main(argv=None) -> None:
     quiet_host_warnings()
-    args = parse_args(argv)
+    parser, args = parse_args(argv)
+    with exit_on_setup_error(parser):
+        # Before anything is timed or written.
+        sizes = input_sizes(args)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     lanes = lanes_to_time(available_runtimes(args.runtimes), args.precisions)
     precisions = [p for p in args.precisions if any(p == q for _, q in lanes)]
-    sizes = dict(classifier=tuple(args.cls_size), dense=tuple(args.dense_size))
     header = [
         'variant', 'model', 'params (M)', 'MACs (G)', 'published (G, diff)'
     ]
@@ -421,9 +454,7 @@ def main(argv=None) -> None:
         label = f"{'V1' if backbone_type == 'EfficientFormer' else 'V2'}-" \
                 f'{arch.upper()}'
         for model_name in args.models:
-            build = (
-                build_classifier
-                if model_name == 'classifier' else build_dense_backbone)
+            build = BUILDERS[model_name]
             model = randomize_weights(build(backbone_type, arch))
             size = sizes[model_name]
             tag = 'x'.join(map(str, size))
