@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmengine.registry import MODELS
 from mmengine.runner import load_checkpoint
 
-from mmeformer.runtime import SetupError, get_host
+from mmeformer.runtime import SetupError, check_checkpoint, get_host
 from .group_norm import swap_group_norms
 
 __all__ = [
@@ -158,26 +158,28 @@ def load_model(cfg: Config, checkpoint: Optional[str] = None) -> nn.Module:
         nn.Module: The model in eval mode.
 
     Raises:
-        SetupError: If the checkpoint does not fit the model.
+        CheckpointError: If the checkpoint cannot be read or does not fit
+            the model (see :func:`~mmeformer.runtime.check_checkpoint`).
     """
     get_host(cfg).register_modules()
     model_cfg = cfg.model.copy()
     model_cfg.get('backbone', {}).pop('init_cfg', None)
     model = MODELS.build(model_cfg)
     if checkpoint is not None:
-        try:
-            load_checkpoint(
-                model,
-                checkpoint,
-                map_location='cpu',
-                strict=True,
-                logger='silent')
-        except RuntimeError as e:
-            lines = str(e).strip().splitlines()
-            raise SetupError(
-                f'{checkpoint} does not fit the model of {cfg.filename}: '
-                f"{' '.join(lines[:3])[:400]} ... Export with the "
-                'checkpoint trained (or converted) for this config.') from e
+        # Read and compared as tools/test.py does, so that a truncated,
+        # unsafe or other model's file is one message, not a traceback.
+        check_checkpoint(
+            model,
+            checkpoint,
+            cfg.filename,
+            fix='use the checkpoint trained (or converted) for this config',
+            partial_hint=None)
+        load_checkpoint(
+            model,
+            checkpoint,
+            map_location='cpu',
+            strict=True,
+            logger='silent')
     return model.eval()
 
 

@@ -2,22 +2,24 @@
 
 A checkpoint that does not fit the model, ``--resume`` with nothing to
 resume, a config that does not exist or does not parse, a ``--cfg-options``
-item without ``=``, out_indices the neck does not take, a truncated
-checkpoint, ``--launcher`` without its launcher, an input size the model
-cannot take and bad options of every tool each end in a short message that
-names the file or key and the fix, before anything is built or written; a
-refused run exits with 1, a usage error with 2, and no run shows the hosts'
-pkg_resources warnings. A dense config's intended start from an ImageNet
-classifier is one line, and the run's environment report is true on a CPU
-machine. The runs share one interpreter (see
-tool_runs.run_tools_in_one_process).
+item without ``=``, out_indices the neck does not take, a truncated or
+corrupt checkpoint (in every tool that reads one), ``--launcher`` without
+its launcher, an input size the model cannot take and bad options of every
+tool each end in a short message that names the file or key and the fix,
+before anything is built or written; a refused run exits with 1, a usage
+error with 2, and no run shows the hosts' pkg_resources warnings. A dense
+config's intended start from an ImageNet classifier is one line, and the
+run's environment report is true on a CPU machine. The runs share one
+interpreter (see tool_runs.run_tools_in_one_process).
 """
 import glob
 import os.path as osp
 import re
 
+import onnx
 import pytest
 import torch
+from onnx import TensorProto, helper
 from tiny_datasets import make_ade20k
 from tool_runs import (REPO, SEGMENTATION, assert_ok, run_tools_in_one_process,
                        write_config)
@@ -46,9 +48,17 @@ EXIT_STATUS = dict(
     launcher_slurm=1,
     no_data=1,
     no_checkpoint=1,
+    corrupt=1,
     flops_too_small=1,
     flops_three_sizes=2,
     export_truncated=1,
+    backend_truncated=1,
+    backend_corrupt=1,
+    backend_other_variant=1,
+    quantize_truncated=1,
+    quantize_corrupt=1,
+    benchmark_too_small=1,
+    benchmark_dense_too_small=1,
     convert_bad_size=2,
     convert_missing=1,
     teacher_unknown_model=2,
@@ -72,6 +82,23 @@ def assert_refused(proc, *fragments, max_lines=4):
     for fragment in fragments:
         assert str(fragment) in message, message
     assert len(message.strip().splitlines()) <= max_lines, message
+
+
+def write_segmentor_file(path, size=64):
+    """An ONNX file with the input and output of an exported segmentor
+    (an Identity between them): the deployment tools read the checkpoint
+    before they run the file."""
+    node = helper.make_node('Identity', ['input'], ['seg_logits'])
+    ports = [
+        helper.make_tensor_value_info(name, TensorProto.FLOAT,
+                                      [1, 3, size, size])
+        for name in ('input', 'seg_logits')
+    ]
+    graph = helper.make_graph([node], 'segmentor', ports[:1], ports[1:])
+    onnx.save(
+        helper.make_model(
+            graph, opset_imports=[helper.make_opsetid('', 17)], ir_version=8),
+        str(path))
 
 
 def save_backbone(path, backbone, prefix='backbone.', meta=None):
@@ -116,6 +143,11 @@ def refused(seg):
     truncated = root / 'truncated.pth'
     save_backbone(truncated, EfficientFormerV2('s0'))
     truncated.write_bytes(truncated.read_bytes()[:100000])
+    # Neither a zip nor a pickle.
+    corrupt = root / 'corrupt.pth'
+    corrupt.write_bytes(b'not a checkpoint\n' * 64)
+    segmentor = root / 'segmentor.onnx'
+    write_segmentor_file(segmentor)
     missing_config = osp.join(REPO, 'configs', 'segmentation',
                               'fpn_eformerv2_s0_ade20k.py')
     work = root / 'work'
@@ -135,8 +167,17 @@ def refused(seg):
         no_data=('train.py', config, '--cfg-options',
                  f'train_dataloader.dataset.data_root={root / "no_ade"}'),
         no_checkpoint=('test.py', config, missing),
+        corrupt=('test.py', config, corrupt),
+        backend_truncated=('deployment/test_backend.py', config, segmentor,
+                           '--checkpoint', truncated),
+        backend_corrupt=('deployment/test_backend.py', config, segmentor,
+                         '--checkpoint', corrupt),
+        backend_other_variant=('deployment/test_backend.py', config, segmentor,
+                               '--checkpoint', s1),
     )
     export = root / 'export.onnx'
+    int8 = root / 'int8.xml'
+    speed = root / 'speed.md'
     # The other tools, which take no --work-dir.
     other_tools = dict(
         flops_too_small=('analysis_tools/get_flops.py', config, '--shape', 16,
@@ -159,6 +200,15 @@ def refused(seg):
         demo_not_a_shapes_set=('demo.py', 'segmentation', '--data-root',
                                root / 'ade', '--work-dir', work),
         demo_zero_iters=('demo.py', 'segmentation', '--iters', 0),
+        quantize_truncated=('deployment/quantize.py', config, segmentor, int8,
+                            '--checkpoint', truncated),
+        quantize_corrupt=('deployment/quantize.py', config, segmentor, int8,
+                          '--checkpoint', corrupt),
+        benchmark_too_small=('analysis_tools/benchmark.py', '--variants', 's0',
+                             'l1', '--cls-size', 16, 24, '--out', speed),
+        benchmark_dense_too_small=('analysis_tools/benchmark.py', '--variants',
+                                   'l1', '--models', 'dense', '--dense-size',
+                                   800, 24, '--out', speed),
     )
     # Last, as they build a Runner: the opt-out of the fit check, and a
     # training started from a classifier.
@@ -178,7 +228,7 @@ def refused(seg):
             partial, ('train.py', dense_config, '--resume', '--work-dir',
                       dense_work, '--cfg-options', 'train_cfg.max_iters=1'),
             cwd=str(root))
-    for path in (work, export, root / 'new_shapes'):
+    for path in (work, export, int8, speed, root / 'new_shapes'):
         assert not path.exists(), f'{path}: nothing may be written'
     return dict(
         zip(list(runs) + list(other_tools), procs),
@@ -189,6 +239,7 @@ def refused(seg):
         timm=timm,
         broken=broken,
         truncated_file=truncated,
+        corrupt_file=corrupt,
         missing_config=missing_config)
 
 
@@ -283,19 +334,58 @@ def test_sizes_the_model_cannot_take_are_refused(refused):
         refused['flops_three_sizes'],
         '--shape takes one size or a height and a width',
         max_lines=1)
+    assert_refused(
+        refused['benchmark_too_small'],
+        '--cls-size: input size 16x24 is too small: EfficientFormerV2 takes '
+        'inputs of at least 32x32; pass --cls-size 32 or more',
+        max_lines=1)
+    assert_refused(
+        refused['benchmark_dense_too_small'],
+        '--dense-size: input size 800x24 is too small: EfficientFormer '
+        'takes inputs of at least 32x32; pass --dense-size 32 or more',
+        max_lines=1)
+    for name in ('benchmark_too_small', 'benchmark_dense_too_small'):
+        # Refused before the table's header.
+        assert '| variant |' not in refused[name].stdout
+
+
+def error_message(proc):
+    """What follows ``<tool>: error:``."""
+    return proc.stderr[proc.stderr.index(': error: ') + 9:].strip()
 
 
 def test_the_export_reads_a_checkpoint_as_test_does(refused):
     """Issue 18: the same truncated file gave two tracebacks in
     pytorch2onnx.py and one line in test.py; now the same line."""
-
-    def message(proc):
-        return proc.stderr[proc.stderr.index(': error: ') + 9:].strip()
-
     assert_refused(refused['export_truncated'],
                    f"{refused['truncated_file']} cannot be read")
-    assert message(refused['export_truncated']) == message(
+    assert error_message(refused['export_truncated']) == error_message(
         refused['truncated'])
+
+
+def test_the_deployment_tools_read_a_checkpoint_as_test_does(refused):
+    """Issue 18: test_backend.py and quantize.py called a truncated file one
+    that does not fit, and a file that is not a checkpoint at all ended in
+    a traceback; now each is test.py's line."""
+    assert_refused(
+        refused['corrupt'],
+        f"Refusing to read {refused['corrupt_file']}",
+        'truncated or corrupt',
+        max_lines=1)
+    for tool in ('backend', 'quantize'):
+        for mistake in ('truncated', 'corrupt'):
+            proc = refused[f'{tool}_{mistake}']
+            assert_refused(proc, max_lines=1)
+            assert error_message(proc) == error_message(refused[mistake])
+    config, s1 = refused['config'], refused['s1']
+    assert_refused(
+        refused['backend_other_variant'],
+        f'{s1} does not fit the model of {config}',
+        'shape mismatches (',
+        'It holds an efficientformerv2_s1 backbone.',
+        'Fix: use the checkpoint trained (or converted) for this config.',
+        max_lines=20)
+    assert '--partial-load' not in refused['backend_other_variant'].stderr
 
 
 def test_the_other_tools_say_why(refused):

@@ -15,6 +15,7 @@ from mmeformer.deployment.runtimes import open_session
 from mmeformer.deployment.scoring import read_signature
 from mmeformer.runtime import (SetupError, add_config_arguments,
                                exit_on_setup_error, parse_tool_args)
+from mmeformer.utils import quiet_host_warnings
 
 EPILOG = """\
 The fp32 file is one of pytorch2onnx.py (classifier, backbone or segmentor;
@@ -165,6 +166,7 @@ def profile(fp32_file: str, int8_file: str, runs: int, threads=None):
 
 
 def main(argv=None):
+    quiet_host_warnings()
     parser, args = parse_args(argv)
     with exit_on_setup_error(parser):
         result = quantize_file(

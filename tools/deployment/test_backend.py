@@ -13,6 +13,7 @@ from mmeformer.deployment.runtimes import PRECISIONS, RUNTIMES
 from mmeformer.deployment.scoring import score_file
 from mmeformer.runtime import (add_config_arguments, exit_on_setup_error,
                                parse_tool_args)
+from mmeformer.utils import quiet_host_warnings
 
 DEPLOY_CONFIGS = osp.join(
     osp.dirname(osp.abspath(__file__)), '..', '..', 'configs', 'deployment')
@@ -91,6 +92,7 @@ def default_deploy_cfg(path: str) -> str:
 
 
 def main(argv=None):
+    quiet_host_warnings()
     parser, args = parse_args(argv)
     with exit_on_setup_error(parser):
         runtime = args.runtime or ('openvino' if args.model.endswith('.xml')
