@@ -245,6 +245,7 @@ def test_test_predicts_with_the_checkpoint(trained):
         dumped = pickle.load(f)
     model = init_model(trained.config, trained.checkpoint(trained.lengths[0]))
     results = inference_model(model, [sample['img_path'] for sample in dumped])
+    assert len(dumped) == len(results) == trained.num_test_images
     for sample, result in zip(dumped, results):
         expected, got = predictions(sample), predictions(result)
         assert expected.keys() == got.keys()
