@@ -1,4 +1,4 @@
-"""Export to ONNX and compare a runtime with PyTorch."""
+"""Export to ONNX and compare a runtime, at a precision, with PyTorch."""
 from contextlib import nullcontext
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -38,10 +38,15 @@ def export_onnx(model: nn.Module,
                 in_channels: int = 3) -> str:
     """Export a wrapper of :mod:`mmeformer.deployment.wrappers` to ONNX.
 
-    A static export (``dynamic=False``) holds the attention biases of
-    ``shape`` as constants; a dynamic one takes any batch, height and width
-    (32 px and up) and resizes the biases in the graph, exactly as PyTorch
-    does. The file appears only once complete.
+    A static export (``dynamic=False``) holds each attention's per-offset
+    bias table and computes the bias of ``shape`` from it with constant
+    indices (and, off the reference grid, constant resize taps and
+    weights), which ONNX Runtime and OpenVINO fold into a constant when
+    they load the file. A dynamic one takes any batch, height and width
+    (32 px and up) and gathers and resizes the biases in the graph, as
+    PyTorch does up to float rounding. Both hold the tables, not the
+    gathered biases or their ``(Nq, Nk)`` indices. The file appears only
+    once complete.
 
     Args:
         model (nn.Module): The wrapper, with ``output_names``; it is put in

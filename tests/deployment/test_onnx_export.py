@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mmeformer.deployment import (ExportGroupNorm, build_export_model,
-                                  export_onnx, verify_onnx)
+                                  compare_outputs, export_onnx, open_session,
+                                  verify_onnx)
 from mmeformer.runtime import SetupError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -85,6 +86,47 @@ def test_backbone_static_keeps_its_size(load_cfg, random_checkpoint, tmp_path):
     verify_onnx(model, path, [(65, 97)])
     shape = onnx.load(path).graph.input[0].type.tensor_type.shape
     assert [d.dim_value for d in shape.dim] == [1, 3, 65, 97]
+
+
+class BlockExport(torch.nn.Module):
+    """One block, with the ``output_names`` that :func:`export_onnx`
+    reads."""
+    output_names = ('out', )
+
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        return self.block(x)
+
+
+@pytest.mark.parametrize('dynamic', [False, True])
+def test_file_holds_bias_tables_at_a_large_grid(dynamic, tmp_path):
+    from mmeformer.models.backbones.efficientformer_v2 import \
+        Attention4DDownsample
+    from mmeformer.testing import randomize_weights
+
+    # The V2 stride-2 attention at a 32x48 key grid: the gathered bias
+    # (8, 384, 1536) is 19 MB of float, its (Nq, Nk) index 4.7 MB of int64,
+    # the block's weights about 0.2 MB.
+    torch.manual_seed(0)
+    block = randomize_weights(Attention4DDownsample(32, 32, (32, 48)))
+    model = BlockExport(block)
+    path = export_onnx(
+        model, (32, 48),
+        str(tmp_path / 'block.onnx'),
+        dynamic=dynamic,
+        in_channels=32)
+    assert os.path.getsize(path) < 2 * weight_bytes(model)
+    session = open_session(path, 'onnxruntime')
+    # The reference grid, and another one for the dynamic file.
+    shapes = [(32, 48), (21, 35)] if dynamic else [(32, 48)]
+    for shape in shapes:
+        x = torch.randn(1, 32, *shape)
+        with torch.no_grad():
+            expected = model(x)
+        assert max(compare_outputs([expected], session(x))) <= 1e-4
 
 
 @pytest.mark.parametrize('config', [

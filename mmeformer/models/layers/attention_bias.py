@@ -170,7 +170,9 @@ class AttentionBias(nn.Module):
     exporter) never takes the "reference grid" shortcut: it resizes the
     gathered matrix inside the graph with :func:`resize_bicubic_traced`,
     which is the identity at the reference grid, so a graph traced at any
-    size is right at every size. Inside :func:`constant_attention_bias` a
+    size is right at every size. It gathers the table one grid axis at a
+    time, so the graph holds the small offsets of each axis, not the
+    ``(Nq, Nk)`` index. Inside :func:`constant_attention_bias` a
     trace computes the bias of the traced size from the table and constants
     only, which a runtime folds when it loads the graph.
 
@@ -278,10 +280,13 @@ class AttentionBias(nn.Module):
     def compute_traced(self, query_grid: Grid, key_grid: Grid) -> torch.Tensor:
         """The bias for grids that may be traced 0-dim tensors.
 
-        Always resizes (exactly the identity at the reference grids), so
-        that no branch on the traced sizes is frozen into the graph.
+        Gathers by axis (:meth:`_gather_by_axis`), so that a trace holds
+        the ``(q, k)`` offsets of each axis instead of the ``(Nq, Nk)``
+        index, and always resizes (exactly the identity at the reference
+        grids), so that no branch on the traced sizes is frozen into the
+        graph.
         """
-        return self._resize_traced(self.table[:, self.index], query_grid,
+        return self._resize_traced(self._gather_by_axis(), query_grid,
                                    key_grid)
 
     @staticmethod
