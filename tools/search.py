@@ -7,6 +7,7 @@ from mmeformer.runtime import (add_config_arguments, add_launcher_arguments,
                                exit_on_setup_error, load_config,
                                parse_tool_args)
 from mmeformer.runtime.errors import ConfigError
+from mmeformer.utils import quiet_host_warnings
 
 EPILOG = """\
 The fine-grained joint search of EfficientFormerV2 (arXiv 2212.08059,
@@ -133,6 +134,7 @@ def start_process_group(cfg):
 
 
 def main(argv=None):
+    quiet_host_warnings()
     parser, args = parse_args(argv)
     with exit_on_setup_error(parser):
         from mmengine.dist import get_rank
