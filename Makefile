@@ -19,7 +19,8 @@ check-env: env
 test: env
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
-# The unit tests only: no end-to-end tool, demo or multi-process run.
+# The unit tests only: no end-to-end tool, demo, install, quantization or
+# multi-process run (the tests marked slow).
 test-fast: env
 	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 

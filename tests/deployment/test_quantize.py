@@ -14,6 +14,7 @@ from mmeformer.deployment.scoring import score_file
 from mmeformer.runtime import SetupError
 
 
+@pytest.mark.slow
 def test_quantize_and_score(segmentor_files, tmp_path):
     """A few calibration images give an INT8 IR that the scoring tool runs;
     the accuracy control runs the config's evaluator with the heads of a

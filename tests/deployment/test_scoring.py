@@ -25,6 +25,7 @@ def test_file_kind():
         file_kind(['output'], 'x.onnx')
 
 
+@pytest.mark.slow
 def test_scores_as_pytorch(segmentor_files):
     """The segmentor file (whole network) and the backbone file (heads in
     PyTorch) give PyTorch's predictions, pixel for pixel, and its mIoU."""

@@ -19,6 +19,10 @@ import textwrap
 
 import pytest
 
+# Each test runs a fresh interpreter, most of them a tool or MIM, and the
+# wheel is built from an sdist: minutes, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RESEARCH_CONFIG = textwrap.dedent("""
     _base_ = 'mmeformer::detection/maskrcnn_eformerv2_s2_coco.py'

@@ -27,7 +27,7 @@ from tool_runs import (REPO, SEGMENTATION, assert_ok, run_tools_in_one_process,
 from mmeformer.models import EfficientFormerV2
 from mmeformer.runtime import LAUNCHER_VARIABLES
 
-# All of them share the runs of the `refused` fixture: some 30 tool runs and
+# All of them share the runs of the `refused` fixture: some 35 tool runs and
 # a one-iteration training in one interpreter, about two minutes.
 pytestmark = pytest.mark.slow
 
