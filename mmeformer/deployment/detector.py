@@ -3,14 +3,15 @@
 MMDeploy rewrites the detector's post-processing (NMS, mask pasting) into
 ONNX and runs the result with its custom-op library for ONNX Runtime
 (``RoIAlign``, ``NMS``), shipped in its wheel. MMDeploy 1.3.1 runs here
-under :func:`~.mmdeploy_compat.mmdeploy_compat`. :func:`export_detector`
-also exports MMSegmentation models with MMDeploy's segmentation deploy
-configs.
+under :func:`~.mmdeploy_compat.mmdeploy_compat`, with the RPN and box-head
+NMS of :mod:`~.mmdet_rewriters` (MMDetection's, not MMDeploy's).
+:func:`export_detector` also exports MMSegmentation models with MMDeploy's
+segmentation deploy configs.
 """
 import copy
 import os.path as osp
 from contextlib import nullcontext
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -45,12 +46,19 @@ def _deploy_config(deploy_cfg: Union[str,
     return deploy_cfg
 
 
-def _test_image(deploy_cfg: Config, image: Optional[Union[str, np.ndarray]]):
-    """The image to trace with: the given one, or a random one at the
-    static input size (or 800x1216 for dynamic configs)."""
+#: An image (path or array); a list of them is one batch.
+Image = Union[str, np.ndarray]
+Images = Union[Image, List[Image]]
+
+
+def _test_image(deploy_cfg: Config, image: Optional[Images]):
+    """The image (or batch of images) to trace with: the given one, or a
+    random one at the static input size (or 800x1216 for dynamic
+    configs)."""
     if image is not None:
-        if isinstance(image, str) and not osp.isfile(image):
-            raise SetupError(f'input image {image} does not exist')
+        for one in image if isinstance(image, (list, tuple)) else [image]:
+            if isinstance(one, str) and not osp.isfile(one):
+                raise SetupError(f'input image {one} does not exist')
         return image
     width, height = deploy_cfg.onnx_config.get('input_shape') or (1216, 800)
     return np.random.default_rng(0).integers(
@@ -96,6 +104,10 @@ def export_detector(cfg: Config,
     from mmdeploy.apis.onnx import export
     from mmdeploy.utils import (get_dynamic_axes, get_input_shape,
                                 get_onnx_config, is_dynamic_shape)
+
+    # Registers MMDetection's RPN and box-head NMS with MMDeploy.
+    from .mmdet_rewriters import check_test_cfg
+    check_test_cfg(cfg.model.get('test_cfg') or {})
     deploy_cfg = _deploy_config(deploy_cfg, shape, opset_version)
     output_file = check_output_path(output_file)
     image = _test_image(deploy_cfg, image)
@@ -133,25 +145,27 @@ def verify_detector(cfg: Config,
                     onnx_file: str,
                     checkpoint: Optional[str] = None,
                     shape: Optional[Sequence[int]] = None,
-                    image: Optional[Union[str, np.ndarray]] = None,
+                    image: Optional[Images] = None,
                     score_thr: float = 0.3,
                     box_tolerance: float = 1.,
                     score_tolerance: float = 0.01,
                     mask_iou: float = 0.95,
                     fuse: bool = True) -> Dict[str, float]:
-    """Compare the detections of ONNX Runtime and PyTorch on one image.
+    """Compare the detections of ONNX Runtime and PyTorch on an image, or
+    a batch of them.
 
     Every detection scoring ``score_thr`` or more on either side must have
-    a partner of the same class on the other side, with every box corner
-    within ``box_tolerance`` pixels, the score within ``score_tolerance``
-    and, for instance segmentation, the masks overlapping by ``mask_iou``
-    (intersection over union) or more. An image with no such detection
-    compares nothing and fails. The arguments are those of
-    :func:`export_detector`, plus the tolerances.
+    a partner of the same class on the other side (the closest in box and
+    score), with every box corner within ``box_tolerance`` pixels, the
+    score within ``score_tolerance`` and, for instance segmentation, the
+    masks overlapping by ``mask_iou`` (intersection over union) or more.
+    Images with no such detection compare nothing and fail. The arguments
+    are those of :func:`export_detector` (``image`` may be a list: one
+    batch), plus the tolerances.
 
     Returns:
-        dict: ``num_dets`` compared, worst ``box_diff``, ``score_diff`` and
-        ``mask_iou`` (1.0 without masks).
+        dict: ``num_dets`` compared, of ``num_classes`` classes, worst
+        ``box_diff``, ``score_diff`` and ``mask_iou`` (1.0 without masks).
 
     Raises:
         AssertionError: If a detection has no partner, or there is no
@@ -177,6 +191,7 @@ def verify_detector(cfg: Config,
             copy.deepcopy(data['data_samples']),
             mode='predict')
     worst = dict(num_dets=0, box_diff=0., score_diff=0., mask_iou=1.)
+    classes = set()
     for ref, out in zip(expected, actual):
         ref, out = ref.pred_instances, out.pred_instances
         for a, b in ((ref, out), (out, ref)):
@@ -189,9 +204,14 @@ def verify_detector(cfg: Config,
                     raise AssertionError(
                         f'no class-{int(label)} detection on the other '
                         f'side for box {box.tolist()} ({score:.3f})')
+                # The partner is the closest in box and score together:
+                # near-equal boxes of one class can differ in score.
                 box_diff = (b.bboxes[same] - box).abs().amax(dim=1)
-                best = int(box_diff.argmin())
-                score_diff = float((b.scores[same][best] - score).abs())
+                score_diffs = (b.scores[same] - score).abs()
+                best = int(
+                    torch.maximum(box_diff / box_tolerance,
+                                  score_diffs / score_tolerance).argmin())
+                score_diff = float(score_diffs[best])
                 if (box_diff[best] > box_tolerance
                         or score_diff > score_tolerance):
                     raise AssertionError(
@@ -210,12 +230,13 @@ def verify_detector(cfg: Config,
                                         float(box_diff[best]))
                 worst['score_diff'] = max(worst['score_diff'], score_diff)
             worst['num_dets'] += int(keep.sum())
+            classes.update(a.labels[keep].tolist())
     if worst['num_dets'] == 0:
         raise AssertionError(
             f'no detection scores {score_thr} or more on either side: '
             'nothing was compared; verify with an image the model detects '
             'objects in (--input-img) or a lower score threshold')
-    return worst
+    return dict(worst, num_classes=len(classes))
 
 
 def _mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -1,5 +1,8 @@
 # Mask R-CNN end to end in ONNX: boxes with scores ("dets"), labels and
 # per-detection mask logits ("masks", pasted onto the image in Python).
+# The RPN and box-head NMS follow MMDetection's and take every value from
+# the model's test_cfg (mmeformer.deployment.mmdet_rewriters); the
+# thresholds below are MMDeploy's, for its rewriters of other detectors.
 _base_ = ['./onnxruntime.py']
 onnx_config = dict(output_names=['dets', 'labels', 'masks'])
 codebase_config = dict(
