@@ -41,12 +41,13 @@ def classifier_files(tmp_path_factory):
     model = randomize_weights(load_model(cfg), seed=1).eval()
     # Random features share a large common part, so any random head gives
     # every image one class: centre and scale the head on these images'
-    # features so that the labels differ between them.
+    # features (logits of order one) so that the labels differ.
     images = first_test_images(cfg, model.data_preprocessor, num_images=20)
     with torch.no_grad():
         feats = model.extract_feat(images)[-1]
+        scale = feats.std(0) * feats.shape[1]**0.5
         for layer in (model.head.head, model.head.dist_head):
-            layer.weight.normal_().div_(feats.std(0))
+            layer.weight.normal_().div_(scale)
             layer.bias.copy_(-layer.weight @ feats.mean(0))
     checkpoint = str(folder / 'model.pth')
     torch.save({'state_dict': model.state_dict()}, checkpoint)
