@@ -3,8 +3,12 @@
 # The RPN and box-head NMS follow MMDetection's and take every value from
 # the model's test_cfg (mmeformer.deployment.mmdet_rewriters); the
 # thresholds below are MMDeploy's, for its rewriters of other detectors.
+# Opset 16: MMDeploy writes RoIAlign as ONNX's RoiAlign, which only from
+# opset 16 samples as mmcv's aligned RoIAlign does (half_pixel); with
+# opset 11 it widens RoIs thinner than one feature cell to one cell.
 _base_ = ['./onnxruntime.py']
-onnx_config = dict(output_names=['dets', 'labels', 'masks'])
+onnx_config = dict(
+    output_names=['dets', 'labels', 'masks'], opset_version=16)
 codebase_config = dict(
     type='mmdet',
     task='ObjectDetection',
