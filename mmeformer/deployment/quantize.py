@@ -25,8 +25,8 @@ from mmeformer.runtime import SetupError, check_test, get_host, load_config
 from .files import atomic_output, check_output_path
 from .runtimes import is_quantized, onnxruntime_session
 from .scoring import (FILE_KINDS, FileNetwork, attach_file, check_file_fits,
-                      check_file_input, file_kind, load_host_model,
-                      open_file, read_signature, test_inputs)
+                      check_file_input, file_kind, load_host_model, open_file,
+                      read_signature, test_inputs)
 
 __all__ = [
     'QUANTIZED_FORMATS', 'ACCURACY_METRICS', 'calibration_loader',
@@ -357,8 +357,8 @@ def quantize_file(config: str,
     if max_drop is None:
         quantized = nncf.quantize(network, calibration, **options)
     else:
-        metric, scale = (metric, 1.) if metric else ACCURACY_METRICS[
-            host.scope]
+        metric, scale = (metric,
+                         1.) if metric else ACCURACY_METRICS[host.scope]
         test_loader = Runner.build_dataloader(
             _batch_one(cfg.test_dataloader, shuffle=False))
         evaluator = Evaluator(copy.deepcopy(cfg.test_evaluator))

@@ -7,8 +7,7 @@ import torch.nn.functional as F
 from mmengine.optim import OptimWrapper
 
 from mmeformer.models.backbones import EfficientFormerV2Supernet
-from mmeformer.models.backbones.efficientformer_v2_supernet import \
-    make_elastic
+from mmeformer.models.backbones.efficientformer_v2_supernet import make_elastic
 from mmeformer.models.classifiers import DistillationImageClassifier
 from mmeformer.registry import MODELS
 from mmeformer.utils import ConfigError
@@ -83,8 +82,8 @@ class SandwichImageClassifier(DistillationImageClassifier):
         #: The archs of the last training step, largest first.
         self.last_archs: List[dict] = []
 
-    def sandwich_archs(self, rng: Optional[random.Random] = None
-                       ) -> List[dict]:
+    def sandwich_archs(self,
+                       rng: Optional[random.Random] = None) -> List[dict]:
         """The largest, the smallest and ``num_random`` random archs."""
         space = self.backbone.space
         rng = rng or random

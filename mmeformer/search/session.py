@@ -14,16 +14,14 @@ from mmengine.config import Config
 from mmengine.dist import get_dist_info
 from mmengine.registry import DefaultScope
 
-from mmeformer.models.backbones import (EfficientFormerV2Space,
-                                        EfficientFormerV2Supernet)
+from mmeformer.models.backbones import EfficientFormerV2Space
 from mmeformer.utils import (CheckpointError, ConfigError,
                              UnreadableCheckpointError, read_checkpoint)
-from .extract import subnet_model_config, write_subnet
 from .evolution import EvolutionSearch
+from .extract import subnet_model_config, write_subnet
 from .greedy import GreedySearch, Measure
 from .mes import MobileEfficiencyScore
-from .report import (path_rows, plot_path, write_path_csv,
-                     write_path_markdown)
+from .report import path_rows, plot_path, write_path_csv, write_path_markdown
 from .scoring import SubnetScorer
 
 __all__ = ['SearchSession']
@@ -86,8 +84,7 @@ def _fixed_batches(loader_cfg: dict, num_batches: int,
     num_batches = min(num_batches, len(dataset) // size)
     with _seeded(seed):
         return [
-            collate(
-                [dataset[int(i)] for i in order[k * size:(k + 1) * size]])
+            collate([dataset[int(i)] for i in order[k * size:(k + 1) * size]])
             for k in range(num_batches)
         ]
 
@@ -119,9 +116,14 @@ class SearchSession:
         log (callable): Logs a line.
     """
 
-    def __init__(self, cfg: Config, checkpoint: str, table: str,
-                 max_latency: Optional[float], max_params: Optional[float],
-                 work_dir: str, runtime: Optional[str] = None,
+    def __init__(self,
+                 cfg: Config,
+                 checkpoint: str,
+                 table: str,
+                 max_latency: Optional[float],
+                 max_params: Optional[float],
+                 work_dir: str,
+                 runtime: Optional[str] = None,
                  precision: Optional[str] = None,
                  mes: Optional[MobileEfficiencyScore] = None,
                  log: Callable[[str], None] = print) -> None:
@@ -141,8 +143,9 @@ class SearchSession:
                 'mmeformer.EfficientFormerV2Supernet to search, got '
                 f"{backbone.get('type')!r}")
         space = backbone.get('space')
-        self.space = (EfficientFormerV2Space.default() if space is None else
-                      EfficientFormerV2Space.from_dict(space))
+        self.space = (
+            EfficientFormerV2Space.default()
+            if space is None else EfficientFormerV2Space.from_dict(space))
         search_cfg = cfg.get('search', {})
         if 'input_size' not in search_cfg:
             raise ConfigError(
@@ -202,8 +205,8 @@ class SearchSession:
         if key not in self._params:
             model = _build(
                 subnet_model_config(self.cfg.model, arch), meta=True)
-            self._params[key] = sum(
-                p.numel() for p in model.parameters()) / 1e6
+            self._params[key] = sum(p.numel()
+                                    for p in model.parameters()) / 1e6
         return self._params[key]
 
     def check_budget(self) -> None:
@@ -230,8 +233,7 @@ class SearchSession:
             out = []
             for data in _fixed_batches(loader_cfg, num, seed):
                 data = model.data_preprocessor(data, False)
-                labels = torch.cat(
-                    [s.gt_label for s in data['data_samples']])
+                labels = torch.cat([s.gt_label for s in data['data_samples']])
                 out.append((data['inputs'], labels.to(data['inputs'].device)))
             return out
 
@@ -255,10 +257,12 @@ class SearchSession:
         scorer = self.build_scorer()
         shared = [scorer.score(arch, recalibrate=False) for arch in archs]
         own = [scorer.score(arch) for arch in archs]
-        names = ['largest', 'smallest'] + [
-            f'random {i}' for i in range(num_random)]
-        lines = ['| subnet | predicted ms | top-1 shared BN | top-1 '
-                 'recalibrated BN |', '|---|---|---|---|']
+        names = ['largest', 'smallest'
+                 ] + [f'random {i}' for i in range(num_random)]
+        lines = [
+            '| subnet | predicted ms | top-1 shared BN | top-1 '
+            'recalibrated BN |', '|---|---|---|---|'
+        ]
         for name, arch, a, b in zip(names, archs, shared, own):
             lines.append(f'| {name} | {self.latency(arch):.3f} | {a:.2f} | '
                          f'{b:.2f} |')
@@ -297,8 +301,8 @@ class SearchSession:
             log=self.log)
         # Settings are checked before any data are read; the scorer comes
         # after.
-        args = (self.space, None, self.latency, self.params,
-                self.max_latency, self.max_params)
+        args = (self.space, None, self.latency, self.params, self.max_latency,
+                self.max_params)
         if strategy == 'greedy':
             searcher = GreedySearch(*args, **common)
         else:
@@ -319,15 +323,17 @@ class SearchSession:
         self.finish(scorer, path, STRATEGIES[strategy])
         return path
 
-    def finish(self, scorer: SubnetScorer, path: List[Measure],
+    def finish(self,
+               scorer: SubnetScorer,
+               path: List[Measure],
                title: str = STRATEGIES['greedy']) -> None:
         """Extract the found arch, measure it, write the report."""
         from mmeformer.latency import measure_networks
         found = path[-1].arch
         scorer.score(found)  # its own BatchNorm statistics
         target = _build(subnet_model_config(self.cfg.model, found), meta=True)
-        config, ckpt = write_subnet(self.cfg, scorer.model, found,
-                                    self.work_dir, target, name='found')
+        config, ckpt = write_subnet(
+            self.cfg, scorer.model, found, self.work_dir, target, name='found')
         self.log(f'found arch: {config} and {ckpt}')
         measured = measure_networks([found], self.table)[0]
         self.log(f'found arch: predicted {path[-1].latency_ms:.3f} ms, '
@@ -338,6 +344,9 @@ class SearchSession:
         rows = path_rows(path, {len(path) - 1: measured})
         write_path_csv(rows, osp.join(self.work_dir, 'search_path.csv'))
         write_path_markdown(rows, osp.join(self.work_dir, 'search_path.md'))
-        plot_path(path, osp.join(self.work_dir, 'search_path.png'),
-                  self.max_latency, measured, title=title)
-
+        plot_path(
+            path,
+            osp.join(self.work_dir, 'search_path.png'),
+            self.max_latency,
+            measured,
+            title=title)

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from shapes_files import SIZE, shapes_config
 
-from mmeformer.deployment.scoring import (file_kind, read_signature,
-                                          score_file)
+from mmeformer.deployment.scoring import file_kind, read_signature, score_file
 from mmeformer.runtime import SetupError, evaluate
 
 

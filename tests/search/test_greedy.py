@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from mmeformer.models.backbones import EfficientFormerV2Space
-from mmeformer.search import (BudgetError, GreedySearch,
-                              MobileEfficiencyScore, SearchStateError,
-                              SubnetScorer, candidate_actions)
+from mmeformer.search import (BudgetError, GreedySearch, MobileEfficiencyScore,
+                              SearchStateError, SubnetScorer,
+                              candidate_actions)
 
 #: One width step in stage 3, one block to drop in stage 2, one attention
 #: block in stages 2 and 3, two MLP ratios: nine actions from the largest.
@@ -65,8 +65,8 @@ class HandTable:
     @staticmethod
     def steps_from_largest(arch):
         largest = SPACE.largest()
-        return (sum(a != b for a, b in zip(arch['channels'],
-                                           largest['channels'])) +
+        return (sum(a != b
+                    for a, b in zip(arch['channels'], largest['channels'])) +
                 sum(largest['depths']) - sum(arch['depths']) +
                 sum(largest['num_attn_blocks']) -
                 sum(arch['num_attn_blocks']) +
@@ -123,8 +123,9 @@ def test_a_killed_search_continues_after_its_last_step(tmp_path):
 def test_a_budget_below_the_smallest_subnet_is_refused_before_scoring():
     table = HandTable()
     smallest = table.latency(SPACE.smallest())
-    with pytest.raises(BudgetError, match=f'smallest reachable is '
-                       f'{smallest:.3f} ms'):
+    with pytest.raises(
+            BudgetError, match=f'smallest reachable is '
+            f'{smallest:.3f} ms'):
         search(table, max_latency=smallest - 0.1).run()
     assert table.scored == []
 
@@ -142,13 +143,13 @@ def test_a_step_on_a_tiny_supernet_follows_the_mes_ranking(
     scorer = SubnetScorer(model, data[:1], data[1:])
 
     def latency(arch):
-        return 1. + sum(c * d for c, d in zip(arch['channels'],
-                                             arch['depths'])) / 100
+        return 1. + sum(
+            c * d for c, d in zip(arch['channels'], arch['depths'])) / 100
 
     def params(arch):
-        return 0.1 + sum(r * c for c, stage in zip(arch['channels'],
-                                                   arch['mlp_ratios'])
-                         for r in stage) / 1000
+        return 0.1 + sum(
+            r * c for c, stage in zip(arch['channels'], arch['mlp_ratios'])
+            for r in stage) / 1000
 
     searcher = GreedySearch(
         space, scorer, latency, params, max_latency=1e9, max_params=1e9)
@@ -158,9 +159,9 @@ def test_a_step_on_a_tiny_supernet_follows_the_mes_ranking(
     base = 100 / (latency(start.arch) * params(start.arch))**0.5
     ratios = {}
     for cand in chosen.candidates:
-        arch = next(a.apply(start.arch)
-                    for a in candidate_actions(space, start.arch)
-                    if str(a) == cand['action'])
+        arch = next(
+            a.apply(start.arch) for a in candidate_actions(space, start.arch)
+            if str(a) == cand['action'])
         mes = 100 / (latency(arch) * params(arch))**0.5
         if mes > base:
             ratios[cand['action']] = (start.accuracy - cand['accuracy']) / (

@@ -9,7 +9,7 @@ import os.path as osp
 import random
 import sys
 import time
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 EPILOG = """\
 commands:

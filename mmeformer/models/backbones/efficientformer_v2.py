@@ -302,15 +302,16 @@ class EfficientFormerV2(BaseEfficientFormer):
         counts = arch['num_attn_blocks']
         if isinstance(counts, int) and not isinstance(counts, bool):
             counts = [counts, counts]
-        if not isinstance(counts, (list, tuple)) or len(counts) != 2 or not all(
+        is_pair = isinstance(counts, (list, tuple)) and len(counts) == 2
+        if not is_pair or not all(
                 isinstance(n, int) and not isinstance(n, bool)
                 for n in counts):
             return None
         return [0, 0, *counts]
 
     @classmethod
-    def build_downsample(cls, stage: int, in_channels: int,
-                         out_channels: int, ref_grid: Grid) -> nn.Module:
+    def build_downsample(cls, stage: int, in_channels: int, out_channels: int,
+                         ref_grid: Grid) -> nn.Module:
         """The downsample opening ``stage``, on its own.
 
         Args:

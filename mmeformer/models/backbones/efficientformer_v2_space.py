@@ -54,7 +54,11 @@ class EfficientFormerV2Space:
         self.max_depths = [int(d) for d in max_depths]
         self.max_attn_blocks = [int(n) for n in max_attn_blocks]
         self.mlp_ratios = sorted(float(r) for r in mlp_ratios)
-        lengths = {len(self.widths), len(self.min_depths), len(self.max_depths)}
+        lengths = {
+            len(self.widths),
+            len(self.min_depths),
+            len(self.max_depths)
+        }
         if lengths != {self.num_stages} or len(self.max_attn_blocks) != 2:
             raise ValueError(
                 'A space needs widths, min_depths and max_depths for 4 stages '
@@ -129,8 +133,8 @@ class EfficientFormerV2Space:
             mlp_ratios=[[rng.choice(self.mlp_ratios) for _ in range(d)]
                         for d in depths])
 
-    def _uniform(self, depths: List[int], channels: List[int],
-                 attn: List[int], ratio: float) -> dict:
+    def _uniform(self, depths: List[int], channels: List[int], attn: List[int],
+                 ratio: float) -> dict:
         return dict(
             depths=list(depths),
             channels=list(channels),
@@ -157,8 +161,8 @@ class EfficientFormerV2Space:
         except (TypeError, ValueError) as error:
             raise ArchOutsideSpaceError(str(error)) from None
         counts = EfficientFormerV2.attn_blocks_per_stage(arch)[2:]
-        for stage, (depth, width) in enumerate(
-                zip(arch['depths'], arch['channels'])):
+        for stage, (depth,
+                    width) in enumerate(zip(arch['depths'], arch['channels'])):
             if not self.min_depths[stage] <= depth <= self.max_depths[stage]:
                 raise ArchOutsideSpaceError(
                     f'Stage {stage} has {depth} blocks; the space holds '
@@ -219,8 +223,9 @@ class EfficientFormerV2Space:
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, EfficientFormerV2Space) and (
-            self.to_dict() == other.to_dict())
+        return isinstance(other,
+                          EfficientFormerV2Space) and (self.to_dict()
+                                                       == other.to_dict())
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}({self.to_dict()})'

@@ -72,11 +72,10 @@ class ElasticBatchNorm2d(nn.BatchNorm2d):
                 factor = 1.0 / float(self.num_batches_tracked)
         use_batch = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
-        return F.batch_norm(
-            x, self.running_mean[:channels] if track else None,
-            self.running_var[:channels] if track else None,
-            self.weight[:channels], self.bias[:channels], use_batch, factor,
-            self.eps)
+        return F.batch_norm(x, self.running_mean[:channels] if track else None,
+                            self.running_var[:channels] if track else None,
+                            self.weight[:channels], self.bias[:channels],
+                            use_batch, factor, self.eps)
 
 
 class ElasticLayerScale(LayerScale):
@@ -278,8 +277,7 @@ class EfficientFormerV2Supernet(EfficientFormerV2):
         arch = dict(
             largest,
             num_attn_blocks=largest['depths'][2:],
-            mlp_ratios=[[space.mlp_ratios[-1]] * d
-                        for d in largest['depths']])
+            mlp_ratios=[[space.mlp_ratios[-1]] * d for d in largest['depths']])
         super().__init__(arch=arch, **kwargs)
         make_elastic(self)
         fingerprint = list(space.fingerprint().encode())
@@ -336,8 +334,8 @@ class EfficientFormerV2Supernet(EfficientFormerV2):
                 if not block.active:
                     continue
                 block.use_token_mixer = j >= depth - counts[i]
-                block.mlp.fc1.conv.out_active = int(
-                    width[i] * arch['mlp_ratios'][i][j])
+                block.mlp.fc1.conv.out_active = int(width[i] *
+                                                    arch['mlp_ratios'][i][j])
                 block.mlp.fc2.conv.out_active = width[i]
                 if block.token_mixer is not None:
                     block.token_mixer.proj.conv.out_active = width[i]
@@ -378,8 +376,9 @@ class EfficientFormerV2Supernet(EfficientFormerV2):
             final_norm=self.final_norm,
             layer_scale_init_value=self.layer_scale_init_value)
 
-    def subnet_state_dict(self, arch: Optional[dict] = None
-                          ) -> 'OrderedDict[str, torch.Tensor]':
+    def subnet_state_dict(
+            self,
+            arch: Optional[dict] = None) -> 'OrderedDict[str, torch.Tensor]':
         """The weights of an :class:`EfficientFormerV2` of ``arch``.
 
         The state dict loads strictly into ``EfficientFormerV2(**config)``
@@ -414,4 +413,3 @@ class EfficientFormerV2Supernet(EfficientFormerV2):
                 'space it was trained with (model.backbone.space of its '
                 'config) or train a supernet of this space')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
