@@ -41,11 +41,15 @@ def test_batched_nms_is_mmcvs_per_image(runtime, tmp_path):
     """Each image keeps what mmcv's batched_nms keeps of its considered
     boxes (groups apart), by score, then rows of zeros and group -1."""
     generator = torch.Generator().manual_seed(0)
-    xy = torch.rand(2, 80, 2, generator=generator) * 100
-    wh = 5 + torch.rand(2, 80, 2, generator=generator) * 30
+    xy = torch.rand(2, 40, 2, generator=generator) * 100
+    wh = 5 + torch.rand(2, 40, 2, generator=generator) * 30
+    # Every box has a copy 1 px away in the next group: groups apart, both
+    # are kept.
     boxes = torch.cat([xy, xy + wh], -1)
+    boxes = torch.cat([boxes, boxes + 1], 1)
+    groups = torch.randint(0, 3, (2, 40), generator=generator)
+    groups = torch.cat([groups, (groups + 1) % 3], 1)
     scores = torch.rand(2, 80, generator=generator)
-    groups = torch.randint(0, 3, (2, 80), generator=generator)
     considered = scores > 0.3
     considered[1, 10:] = False  # fewer boxes in the second image
     inputs, max_num = (boxes, scores, groups, considered), 12

@@ -7,8 +7,7 @@
 # opset 16 samples as mmcv's aligned RoIAlign does (half_pixel); with
 # opset 11 it widens RoIs thinner than one feature cell to one cell.
 _base_ = ['./onnxruntime.py']
-onnx_config = dict(
-    output_names=['dets', 'labels', 'masks'], opset_version=16)
+onnx_config = dict(output_names=['dets', 'labels', 'masks'], opset_version=16)
 codebase_config = dict(
     type='mmdet',
     task='ObjectDetection',
