@@ -24,7 +24,11 @@ from .mmdeploy_compat import mmdeploy_compat
 from .onnx_export import check_opset
 from .wrappers import load_model, traceable_upsamples
 
-__all__ = ['export_detector', 'verify_detector']
+__all__ = ['ALIGNED_ROI_ALIGN_OPSET', 'export_detector', 'verify_detector']
+
+#: First opset whose ``RoiAlign`` samples as mmcv's aligned RoIAlign
+#: (``coordinate_transformation_mode='half_pixel'``).
+ALIGNED_ROI_ALIGN_OPSET = 16
 
 
 def _deploy_config(deploy_cfg: Union[str,
@@ -109,6 +113,12 @@ def export_detector(cfg: Config,
     from .mmdet_rewriters import check_test_cfg
     check_test_cfg(cfg.model.get('test_cfg') or {})
     deploy_cfg = _deploy_config(deploy_cfg, shape, opset_version)
+    opset = deploy_cfg.onnx_config.get('opset_version', 11)
+    if 'roi_head' in cfg.model and opset < ALIGNED_ROI_ALIGN_OPSET:
+        raise SetupError(
+            f'opset {opset} cannot export the RoIAlign of {cfg.filename}: '
+            "before opset 16 ONNX's RoiAlign widens RoIs thinner than one "
+            f'feature cell; use opset {ALIGNED_ROI_ALIGN_OPSET} or newer')
     output_file = check_output_path(output_file)
     image = _test_image(deploy_cfg, image)
     model = traceable_upsamples(load_model(cfg, checkpoint))

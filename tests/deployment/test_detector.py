@@ -123,6 +123,17 @@ def confident_weights(model, scale=3.):
     return model
 
 
+def test_opset_before_aligned_roi_align_is_refused(tmp_path):
+    output = tmp_path / 'det.onnx'
+    with pytest.raises(SetupError, match='opset 11 .* RoiAlign .* opset 16'):
+        export_detector(
+            Config.fromfile(DEMO),
+            DEPLOY.format('static'),
+            str(output),
+            opset_version=11)
+    assert not output.exists()
+
+
 @pytest.fixture(scope='module')
 def demo_detector(tmp_path_factory):
     """The demo Mask R-CNN (keeping the COCO configs' 100 detections per
