@@ -72,8 +72,7 @@ def parse_args(argv=None):
         '--max-params',
         type=float,
         help='size budget in millions of parameters (whole classifier)')
-    parser.add_argument(
-        '--runtime', help='refuse a table of another runtime')
+    parser.add_argument('--runtime', help='refuse a table of another runtime')
     parser.add_argument(
         '--precision', help='refuse a table of another precision')
     parser.add_argument(

@@ -376,8 +376,8 @@ def generate_shapes(out_dir: str,
 # clutter lines, blotchy background and pixel noise.
 
 #: Outlines of the classification set, by number of vertices (0: circle).
-CLS_SHAPES = (('triangle', 3), ('square', 4), ('pentagon', 5),
-              ('hexagon', 6), ('circle', 0))
+CLS_SHAPES = (('triangle', 3), ('square', 4), ('pentagon', 5), ('hexagon', 6),
+              ('circle', 0))
 #: Colour families (RGB) of the classification set.
 CLS_COLOURS = (('red', (200, 40, 50)), ('green', (40, 160, 60)),
                ('blue', (40, 90, 210)), ('yellow', (210, 190, 40)))
@@ -392,8 +392,8 @@ _CLS_SPLITS = {'train': 10, 'val': 11, 'test': 12}
 _CLS_COLOUR_JITTER = 70
 
 
-def _regular_polygon(vertices: int, center: Tuple[float, float],
-                     radius: float, angle: float) -> np.ndarray:
+def _regular_polygon(vertices: int, center: Tuple[float, float], radius: float,
+                     angle: float) -> np.ndarray:
     count = vertices or _CIRCLE_VERTICES
     angles = angle + np.arange(count) * 2 * np.pi / count
     return np.stack([
@@ -418,9 +418,8 @@ def _draw_classification_image(rng: np.random.Generator, size: int,
     # A grey distractor outline of a random kind, away from the centre.
     radius = rng.uniform(0.08, 0.14) * size
     corner = rng.choice([0.2, 0.8], 2) * size
-    poly = _regular_polygon(
-        CLS_SHAPES[int(rng.integers(len(CLS_SHAPES)))][1], tuple(corner),
-        radius, rng.uniform(0, 2 * np.pi))
+    poly = _regular_polygon(CLS_SHAPES[int(rng.integers(len(CLS_SHAPES)))][1],
+                            tuple(corner), radius, rng.uniform(0, 2 * np.pi))
     grey = float(rng.uniform(60, 200))
     cv2.polylines(canvas, [np.round(poly).astype(np.int32)], True,
                   (grey, grey, grey), 1)
@@ -509,8 +508,8 @@ def generate_shape_classes(out_dir: str,
     meta = classification_meta(num_train, num_val, num_test, img_size, seed)
     tmp_dir = f'{out_dir}.tmp-{os.getpid()}'
     shutil.rmtree(tmp_dir, ignore_errors=True)
-    for split, count in (('train', num_train), ('val', num_val),
-                         ('test', num_test)):
+    for split, count in (('train', num_train), ('val', num_val), ('test',
+                                                                  num_test)):
         for label, name in enumerate(CLS_CLASSES):
             folder = osp.join(tmp_dir, split, name)
             os.makedirs(folder)

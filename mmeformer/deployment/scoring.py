@@ -35,9 +35,8 @@ from .wrappers import EXPORT_KINDS, load_model
 
 __all__ = [
     'FILE_KINDS', 'read_signature', 'file_kind', 'check_file_input',
-    'check_file_fits',
-    'FileNetwork', 'FileClassifier', 'FileSegmentor', 'attach_file',
-    'load_host_model', 'test_inputs', 'open_file', 'score_file'
+    'check_file_fits', 'FileNetwork', 'FileClassifier', 'FileSegmentor',
+    'attach_file', 'load_host_model', 'test_inputs', 'open_file', 'score_file'
 ]
 
 #: Kinds of exported files and the hosts whose configs they come from.
@@ -87,10 +86,13 @@ def read_signature(path: str) -> Tuple[Signature, Signature]:
                 d.dim_value if d.HasField('dim_value') else None
                 for d in value.type.tensor_type.shape.dim)
 
-        return ({v.name: shape(v)
-                 for v in graph.input if v.name not in weights},
-                {v.name: shape(v)
-                 for v in graph.output})
+        return ({
+            v.name: shape(v)
+            for v in graph.input if v.name not in weights
+        }, {
+            v.name: shape(v)
+            for v in graph.output
+        })
     if path.endswith('.xml'):
         import openvino as ov
         model = ov.Core().read_model(path)
@@ -197,8 +199,8 @@ def check_file_fits(model: nn.Module,
     Raises:
         SetupError: If the names or shapes differ.
     """
-    wrapper = EXPORT_KINDS[kind][0](
-        model.backbone if kind == 'backbone' else model).eval()
+    wrapper = EXPORT_KINDS[kind][0](model.backbone if kind ==
+                                    'backbone' else model).eval()
     names = tuple(wrapper.output_names)
     if tuple(network.output_names) != names:
         raise SetupError(
@@ -255,8 +257,9 @@ class FileNetwork(nn.Module):
         return [np.concatenate(outs) for outs in zip(*parts)]
 
     def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return tuple(torch.from_numpy(np.array(out, dtype=np.float32))
-                     for out in self.run(inputs))
+        return tuple(
+            torch.from_numpy(np.array(out, dtype=np.float32))
+            for out in self.run(inputs))
 
 
 class FileClassifier(BaseModel):
@@ -358,7 +361,8 @@ def load_host_model(cfg: Config, checkpoint: Optional[str] = None):
     return load_model(cfg, checkpoint)
 
 
-def test_inputs(cfg: Config, data_preprocessor: nn.Module,
+def test_inputs(cfg: Config,
+                data_preprocessor: nn.Module,
                 num_images: int = 1) -> torch.Tensor:
     """The first preprocessed images of the config's test split.
 
@@ -440,8 +444,8 @@ def _score_mmdeploy(cfg: Config, path: str, runtime: str,
         deploy.onnx_config.input_shape = [shape[3], shape[2]]
     processor = build_task_processor(cfg, deploy, 'cpu')
     model = processor.build_backend_model([path])
-    check_file_input(path, inputs,
-                     test_inputs(cfg, model.data_preprocessor), cfg.filename)
+    check_file_input(path, inputs, test_inputs(cfg, model.data_preprocessor),
+                     cfg.filename)
     # MMDeploy's own tools/test.py runs one image per batch.
     loader = copy.deepcopy(cfg.test_dataloader)
     loader.batch_size = 1

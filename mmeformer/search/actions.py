@@ -80,8 +80,11 @@ def candidate_actions(space: EfficientFormerV2Space,
         width = arch['channels'][stage]
         if widths.index(width) > 0:
             actions.append(
-                Action('width', stage, before=width,
-                       after=widths[widths.index(width) - 1]))
+                Action(
+                    'width',
+                    stage,
+                    before=width,
+                    after=widths[widths.index(width) - 1]))
         depth = arch['depths'][stage]
         if depth > space.min_depths[stage]:
             actions.append(
@@ -89,8 +92,12 @@ def candidate_actions(space: EfficientFormerV2Space,
         for block, ratio in enumerate(arch['mlp_ratios'][stage]):
             if ratios.index(ratio) > 0:
                 actions.append(
-                    Action('mlp', stage, block, before=ratio,
-                           after=ratios[ratios.index(ratio) - 1]))
+                    Action(
+                        'mlp',
+                        stage,
+                        block,
+                        before=ratio,
+                        after=ratios[ratios.index(ratio) - 1]))
         if stage >= 2 and arch['num_attn_blocks'][stage - 2] > 0:
             count = arch['num_attn_blocks'][stage - 2]
             actions.append(

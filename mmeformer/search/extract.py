@@ -35,7 +35,8 @@ def _supernet_of(model: nn.Module) -> Tuple[EfficientFormerV2Supernet, str]:
                     f'backbone is one, got {type(model).__name__}')
 
 
-def subnet_model_config(model_cfg: dict, arch: dict,
+def subnet_model_config(model_cfg: dict,
+                        arch: dict,
                         subnet_type: Optional[str] = None) -> dict:
     """The model config of a subnet, from its supernet model's config.
 
@@ -74,10 +75,11 @@ def subnet_model_config(model_cfg: dict, arch: dict,
     return cfg
 
 
-def extract_subnet(model: nn.Module,
-                   arch: dict,
-                   target: Optional[nn.Module] = None
-                   ) -> Tuple['OrderedDict[str, torch.Tensor]', dict]:
+def extract_subnet(
+    model: nn.Module,
+    arch: dict,
+    target: Optional[nn.Module] = None
+) -> Tuple['OrderedDict[str, torch.Tensor]', dict]:
     """The weights of ``arch`` as a plain model.
 
     Args:
@@ -107,8 +109,12 @@ def extract_subnet(model: nn.Module,
     return slice_state_dict(model.state_dict(), target.state_dict()), arch
 
 
-def write_subnet(cfg: Config, model: nn.Module, arch: dict, out_dir: str,
-                 target: nn.Module, name: str = 'subnet') -> Tuple[str, str]:
+def write_subnet(cfg: Config,
+                 model: nn.Module,
+                 arch: dict,
+                 out_dir: str,
+                 target: nn.Module,
+                 name: str = 'subnet') -> Tuple[str, str]:
     """Write ``arch``'s config and checkpoint into ``out_dir``.
 
     The config inherits ``cfg``'s file (data, schedule, runtime) and

@@ -186,8 +186,8 @@ class GreedySearch:
 
     # -- search ------------------------------------------------------------
 
-    def measure(self, archs: List[dict], actions: Sequence[str]) -> List[
-            Measure]:
+    def measure(self, archs: List[dict],
+                actions: Sequence[str]) -> List[Measure]:
         """Score ``archs``: accuracy, latency, size, MES."""
         accuracies = self.accuracy(archs)
         out = []
@@ -201,9 +201,8 @@ class GreedySearch:
     def within_budget(self, step: Measure) -> bool:
         """Whether ``step`` meets both budgets."""
         return ((self.max_latency is None
-                 or step.latency_ms <= self.max_latency)
-                and (self.max_params is None
-                     or step.params_m <= self.max_params))
+                 or step.latency_ms <= self.max_latency) and
+                (self.max_params is None or step.params_m <= self.max_params))
 
     def done(self) -> bool:
         """Whether the last step meets the budgets."""
@@ -234,8 +233,8 @@ class GreedySearch:
         Returns:
             list[Measure]: The whole path, the start first.
         """
-        check_budget(self.space, self.latency, self.params,
-                     self.max_latency, self.max_params)
+        check_budget(self.space, self.latency, self.params, self.max_latency,
+                     self.max_params)
         if not self.load_state():
             self.path = self.measure([self.space.largest()], [''])
             self.save_state()

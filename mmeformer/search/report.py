@@ -8,8 +8,7 @@ from typing import List, Optional, Sequence
 from mmeformer.utils import atomic_output, atomic_write_bytes
 from .greedy import Measure
 
-__all__ = ['path_rows', 'write_path_csv', 'write_path_markdown',
-           'plot_path']
+__all__ = ['path_rows', 'write_path_csv', 'write_path_markdown', 'plot_path']
 
 COLUMNS = ('step', 'action', 'top1', 'latency_ms', 'params_m', 'mes',
            'measured_ms', 'arch')
@@ -42,14 +41,18 @@ def write_path_csv(rows: List[dict], path: str) -> None:
     atomic_write_bytes(path, text.getvalue().encode())
 
 
-def write_path_markdown(rows: List[dict], path: str,
+def write_path_markdown(rows: List[dict],
+                        path: str,
                         title: str = 'Search path') -> None:
     """Write the rows (without the arch column) as a Markdown table."""
     columns = COLUMNS[:-1]
-    lines = [f'# {title}', '', '| ' + ' | '.join(columns) + ' |',
-             '|' + '---|' * len(columns)]
-    lines += ['| ' + ' | '.join(str(row[c]) for c in columns) + ' |'
-              for row in rows]
+    lines = [
+        f'# {title}', '', '| ' + ' | '.join(columns) + ' |',
+        '|' + '---|' * len(columns)
+    ]
+    lines += [
+        '| ' + ' | '.join(str(row[c]) for c in columns) + ' |' for row in rows
+    ]
     atomic_write_bytes(path, ('\n'.join(lines) + '\n').encode())
 
 
@@ -64,14 +67,19 @@ def plot_path(path: Sequence[Measure],
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot([s.latency_ms for s in path], [s.accuracy for s in path], 'o-',
-            ms=3, label='search path (predicted latency)')
+    ax.plot([s.latency_ms for s in path], [s.accuracy for s in path],
+            'o-',
+            ms=3,
+            label='search path (predicted latency)')
     ax.plot(path[0].latency_ms, path[0].accuracy, 'ks', label='largest')
-    ax.plot(path[-1].latency_ms, path[-1].accuracy, 'r*', ms=12,
-            label='found')
+    ax.plot(path[-1].latency_ms, path[-1].accuracy, 'r*', ms=12, label='found')
     if measured_ms is not None:
-        ax.plot(measured_ms, path[-1].accuracy, 'rx', ms=9,
-                label='found, measured')
+        ax.plot(
+            measured_ms,
+            path[-1].accuracy,
+            'rx',
+            ms=9,
+            label='found, measured')
     if max_latency is not None:
         ax.axvline(max_latency, color='grey', ls='--', label='budget')
     ax.set_xlabel('latency (ms)')

@@ -11,8 +11,9 @@ from mmeformer.models.backbones.efficientformer_v2_supernet import \
 __all__ = ['SubnetScorer', 'preprocess_batches']
 
 
-def preprocess_batches(model: nn.Module, loader, num_batches: int
-                       ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+def preprocess_batches(
+        model: nn.Module, loader,
+        num_batches: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
     """The first ``num_batches`` batches of ``loader``, preprocessed.
 
     Args:

@@ -243,8 +243,8 @@ def test_classification_set_in_imagenet_layout(tmp_path, capsys):
     tool = osp.join(REPO, 'tools', 'dataset_converters', 'make_shapes.py')
     root = str(tmp_path / 'shapes_cls')
     runpy.run_path(tool)['main']([
-        '--classification', '--out-dir', root, '--num-train', '2',
-        '--num-val', '1', '--num-test', '1', '--img-size', '48'
+        '--classification', '--out-dir', root, '--num-train', '2', '--num-val',
+        '1', '--num-test', '1', '--img-size', '48'
     ])
     assert (f'Wrote 2, 1 and 1 images per class ({len(CLS_CLASSES)} '
             'classes)') in capsys.readouterr().out
@@ -260,10 +260,10 @@ def test_classification_set_in_imagenet_layout(tmp_path, capsys):
             data_root=root, data_prefix=split, lazy_init=False)
         assert tuple(dataset.CLASSES) == CLS_CLASSES
         assert len(dataset) == count * len(CLS_CLASSES)
-        labels = [dataset.get_data_info(i)['gt_label']
-                  for i in range(len(dataset))]
-        assert sorted(labels) == sorted(
-            list(range(len(CLS_CLASSES))) * count)
+        labels = [
+            dataset.get_data_info(i)['gt_label'] for i in range(len(dataset))
+        ]
+        assert sorted(labels) == sorted(list(range(len(CLS_CLASSES))) * count)
         info = dataset.get_data_info(0)
         image = loader(dict(img_path=info['img_path']))['img']
         assert image.shape == (48, 48, 3)

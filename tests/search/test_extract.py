@@ -29,8 +29,8 @@ def test_the_written_subnet_loads_strictly_and_equals_the_supernet(
         with torch.device('meta'), DefaultScope.overwrite_default_scope(
                 'mmpretrain'):
             target = MODELS.build(subnet_model_config(cfg.model, arch))
-        config, ckpt = write_subnet(cfg, model, arch, str(out_dir), target,
-                                    name=f'found{k}')
+        config, ckpt = write_subnet(
+            cfg, model, arch, str(out_dir), target, name=f'found{k}')
         with torch.no_grad():
             expected = model(x, mode='tensor')
         subnet_cfg = Config.fromfile(config)
@@ -41,8 +41,7 @@ def test_the_written_subnet_loads_strictly_and_equals_the_supernet(
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             plain = MODELS.build(subnet_cfg.model).eval()
         assert isinstance(plain.backbone, EfficientFormerV2)
-        plain.load_state_dict(read_checkpoint(ckpt)['state_dict'],
-                              strict=True)
+        plain.load_state_dict(read_checkpoint(ckpt)['state_dict'], strict=True)
         with torch.no_grad():
             assert torch.equal(plain(x, mode='tensor'), expected)
 

@@ -46,14 +46,15 @@ def test_a_step_updates_the_shared_weights_with_every_subnets_gradient(
     feats = reference.extract_feat(inputs)
     loss = reference.head.loss(feats, samples)['loss']
     teacher = reference.head(feats).detach()
-    grads.append(torch.autograd.grad(loss, list(params.values()),
-                                     allow_unused=True))
+    grads.append(
+        torch.autograd.grad(loss, list(params.values()), allow_unused=True))
     for arch in archs[1:]:
         reference.backbone.set_subnet(arch)
         student = reference.head(reference.extract_feat(inputs))
         loss = inplace_distillation_loss(student, teacher)
-        grads.append(torch.autograd.grad(loss, list(params.values()),
-                                         allow_unused=True))
+        grads.append(
+            torch.autograd.grad(
+                loss, list(params.values()), allow_unused=True))
 
     updated = dict(model.named_parameters())
     for k, (name, before) in enumerate(params.items()):
@@ -97,8 +98,8 @@ def test_the_largest_subnet_can_learn_from_an_external_teacher(
                 num_attn_blocks=1,
                 mlp_ratios=[[1]] * 4)),
         neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=NUM_CLASSES,
-                  in_channels=32))
+        head=dict(
+            type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=32))
     head = dict(supernet_cfg['head'], distillation=True)
     model = build_supernet_classifier(teacher=teacher, head=head).train()
     assert model.teacher is not None

@@ -37,8 +37,13 @@ def files(tmp_path, supernet_cfg, build_supernet_classifier):
 def session(cfg, ckpt, table, tmp_path, **kwargs):
     kwargs.setdefault('max_latency', 100.)
     kwargs.setdefault('max_params', None)
-    return SearchSession(cfg, ckpt, table, work_dir=str(tmp_path / 'w'),
-                         log=lambda line: None, **kwargs)
+    return SearchSession(
+        cfg,
+        ckpt,
+        table,
+        work_dir=str(tmp_path / 'w'),
+        log=lambda line: None,
+        **kwargs)
 
 
 def test_a_table_of_another_size_or_space_is_refused(files):
@@ -50,8 +55,12 @@ def test_a_table_of_another_size_or_space_is_refused(files):
     with pytest.raises(ConfigError, match='space_fingerprint'):
         session(cfg, ckpt, table(tmp_path / 'b.json', space=other), tmp_path)
     with pytest.raises(ConfigError, match='runtime'):
-        session(cfg, ckpt, table(tmp_path / 'c.json'), tmp_path,
-                runtime='onnxruntime')
+        session(
+            cfg,
+            ckpt,
+            table(tmp_path / 'c.json'),
+            tmp_path,
+            runtime='onnxruntime')
 
 
 def test_a_checkpoint_of_another_space_is_refused(files):
@@ -66,8 +75,13 @@ def test_a_checkpoint_of_another_space_is_refused(files):
 
 def test_a_budget_below_the_smallest_subnet_is_named(files):
     cfg, table, ckpt, tmp_path = files
-    search = session(cfg, ckpt, table(tmp_path / 't.json'), tmp_path,
-                     max_latency=1., max_params=0.001)
+    search = session(
+        cfg,
+        ckpt,
+        table(tmp_path / 't.json'),
+        tmp_path,
+        max_latency=1.,
+        max_params=0.001)
     with pytest.raises(BudgetError) as error:
         search.run()
     smallest = search.latency(search.space.smallest())

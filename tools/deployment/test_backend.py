@@ -85,8 +85,7 @@ def default_deploy_cfg(path: str) -> str:
     file: static for a file of one input size, dynamic otherwise."""
     from mmeformer.deployment.scoring import read_signature
     inputs, _ = read_signature(path)
-    static = all(d is not None for shape in inputs.values()
-                 for d in shape[2:])
+    static = all(d is not None for shape in inputs.values() for d in shape[2:])
     name = 'static' if static else 'dynamic'
     return osp.join(DEPLOY_CONFIGS, f'instance-seg_onnxruntime_{name}.py')
 
@@ -114,8 +113,8 @@ def main(argv=None):
             deploy_cfg=deploy_cfg)
     print(f'{args.model} ({runtime}) on the test split of {args.config}:')
     for key, value in metrics.items():
-        print(f'  {key:24s} {value:.4g}' if isinstance(value, Real) else
-              f'  {key:24s} {value}')
+        print(f'  {key:24s} {value:.4g}'
+              if isinstance(value, Real) else f'  {key:24s} {value}')
 
 
 if __name__ == '__main__':

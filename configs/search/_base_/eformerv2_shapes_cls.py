@@ -37,9 +37,7 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
-        type='RandomResizedCrop',
-        scale=img_size,
-        crop_ratio_range=(0.6, 1.0)),
+        type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.6, 1.0)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
@@ -48,7 +46,6 @@ test_pipeline = [
     dict(type='Resize', scale=(img_size, img_size)),
     dict(type='PackInputs'),
 ]
-
 
 train_dataloader = dict(
     batch_size=32,
@@ -88,8 +85,7 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
     clip_grad=dict(max_norm=5.))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0,
-         end=50),
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=50),
     dict(
         type='CosineAnnealingLR',
         eta_min=1e-5,

@@ -227,9 +227,9 @@ class DistillationImageClassifier(ImageClassifier):
         return self.loss_by_feat(
             self.extract_feat(inputs), inputs, data_samples)
 
-    def loss_by_feat(self, feats: Tuple[torch.Tensor], inputs: torch.Tensor,
-                     data_samples: List[DataSample]
-                     ) -> Dict[str, torch.Tensor]:
+    def loss_by_feat(
+            self, feats: Tuple[torch.Tensor], inputs: torch.Tensor,
+            data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """:meth:`loss` of features already extracted from ``inputs``.
 
         Args:

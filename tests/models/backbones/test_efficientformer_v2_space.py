@@ -17,7 +17,8 @@ def space():
 def test_the_published_archs_lie_in_the_default_space(space, name):
     arch = space.check(space.published(name))
     assert arch['num_attn_blocks'] == [
-        EfficientFormerV2.arch_zoo[name]['num_attn_blocks']] * 2
+        EfficientFormerV2.arch_zoo[name]['num_attn_blocks']
+    ] * 2
 
 
 def test_largest_smallest_and_samples_build(space):

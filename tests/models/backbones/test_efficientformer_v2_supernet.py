@@ -69,9 +69,8 @@ def test_attention_blocks_sit_at_the_end_of_stages_2_and_3(supernet):
         mlp_ratios=[[1], [2, 4], [4, 1, 2], [2, 2]])
     supernet.set_subnet(arch)
     used = [(s, b) for s, stage in enumerate(supernet.stages)
-            for b, block in enumerate(stage.blocks)
-            if block.active and block.token_mixer is not None
-            and block.use_token_mixer]
+            for b, block in enumerate(stage.blocks) if block.active
+            and block.token_mixer is not None and block.use_token_mixer]
     assert used == [(2, 2), (3, 0), (3, 1)]
     assert sum(block.active for block in supernet.stages[3].blocks) == 2
 
