@@ -32,6 +32,8 @@ from mmeformer.runtime import LAUNCHER_VARIABLES
 pytestmark = pytest.mark.slow
 
 CONVERTER = 'tools/model_converters/efficientformer_to_mmeformer.py'
+SEARCH_CONFIG = osp.join(REPO, 'configs', 'search',
+                         'eformerv2_supernet_shapes.py')
 
 #: The exit status of each refused run: 1 for a run that cannot start
 #: (missing or unreadable files, sizes, the launcher's environment), 2 for a
@@ -59,6 +61,7 @@ EXIT_STATUS = dict(
     quantize_corrupt=1,
     benchmark_too_small=1,
     benchmark_dense_too_small=1,
+    search_not_a_table=1,
     convert_bad_size=2,
     convert_missing=1,
     teacher_unknown_model=2,
@@ -176,6 +179,8 @@ def refused(seg):
                                '--checkpoint', s1),
     )
     export = root / 'export.onnx'
+    not_a_table = root / 'table.json'
+    not_a_table.write_text('{}')
     int8 = root / 'int8.xml'
     speed = root / 'speed.md'
     # The other tools, which take no --work-dir.
@@ -209,6 +214,9 @@ def refused(seg):
         benchmark_dense_too_small=('analysis_tools/benchmark.py', '--variants',
                                    'l1', '--models', 'dense', '--dense-size',
                                    800, 24, '--out', speed),
+        search_not_a_table=('search.py', SEARCH_CONFIG, missing,
+                            '--latency-table', not_a_table, '--max-latency',
+                            5, '--work-dir', work),
     )
     # Last, as they build a Runner: the opt-out of the fit check, and a
     # training started from a classifier.
@@ -347,6 +355,15 @@ def test_sizes_the_model_cannot_take_are_refused(refused):
     for name in ('benchmark_too_small', 'benchmark_dense_too_small'):
         # Refused before the table's header.
         assert '| variant |' not in refused[name].stdout
+
+
+def test_search_refuses_a_file_that_is_not_a_latency_table(refused):
+    assert_refused(
+        refused['search_not_a_table'],
+        'is not a latency table (no "format": "mmeformer latency table" '
+        'field); make one with python tools/analysis_tools/latency_table.py '
+        'build',
+        max_lines=1)
 
 
 def error_message(proc):
