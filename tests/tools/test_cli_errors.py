@@ -215,8 +215,8 @@ def refused(seg):
                                    'l1', '--models', 'dense', '--dense-size',
                                    800, 24, '--out', speed),
         search_not_a_table=('search.py', SEARCH_CONFIG, missing,
-                            '--latency-table', not_a_table, '--max-latency',
-                            5, '--work-dir', work),
+                            '--latency-table', not_a_table, '--max-latency', 5,
+                            '--work-dir', work),
     )
     # Last, as they build a Runner: the opt-out of the fit check, and a
     # training started from a classifier.
