@@ -9,8 +9,8 @@ table of :mod:`mmeformer.latency`; neither of them knows the search.
 from .actions import Action, candidate_actions
 from .evolution import EvolutionSearch, crossover, mutate
 from .extract import extract_subnet, subnet_model_config, write_subnet
-from .greedy import (BudgetError, GreedySearch, Measure, check_budget,
-                     pick_action)
+from .greedy import (BudgetedSearch, BudgetError, GreedySearch, Measure,
+                     check_budget, pick_action)
 from .mes import MobileEfficiencyScore
 from .sandwich import SandwichImageClassifier, inplace_distillation_loss
 from .sandwich_ddp import SandwichDistributedDataParallel
@@ -20,8 +20,8 @@ from .state import SearchStateError
 __all__ = [
     'Action', 'candidate_actions', 'EvolutionSearch', 'crossover', 'mutate',
     'extract_subnet', 'subnet_model_config', 'write_subnet', 'BudgetError',
-    'GreedySearch', 'Measure', 'SearchStateError', 'check_budget',
-    'pick_action', 'MobileEfficiencyScore', 'SandwichImageClassifier',
-    'inplace_distillation_loss', 'SandwichDistributedDataParallel',
-    'SubnetScorer', 'preprocess_batches'
+    'BudgetedSearch', 'GreedySearch', 'Measure', 'SearchStateError',
+    'check_budget', 'pick_action', 'MobileEfficiencyScore',
+    'SandwichImageClassifier', 'inplace_distillation_loss',
+    'SandwichDistributedDataParallel', 'SubnetScorer', 'preprocess_batches'
 ]

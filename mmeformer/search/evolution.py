@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Callable, Dict, List, Optional
 
 from mmeformer.models.backbones import EfficientFormerV2Space
-from .greedy import BudgetError, Measure, check_budget
+from .greedy import BudgetedSearch, BudgetError, Measure, check_budget
 from .mes import MobileEfficiencyScore
 from .state import SearchStateError, read_state, write_state
 
@@ -100,7 +100,7 @@ def crossover(space: EfficientFormerV2Space, first: dict, second: dict,
         ]))
 
 
-class EvolutionSearch:
+class EvolutionSearch(BudgetedSearch):
     """The evolutionary search, with its state in a JSON file after every
     generation.
 
@@ -117,18 +117,7 @@ class EvolutionSearch:
     one makes.
 
     Args:
-        space (EfficientFormerV2Space): The space.
-        accuracy (callable): ``accuracy(archs) -> list[float]`` in %.
-        latency (callable): ``latency(arch) -> ms`` (predicted).
-        params (callable): ``params(arch) -> millions``.
-        max_latency (float, optional): Latency budget, ms.
-        max_params (float, optional): Size budget, millions.
-        state_file (str, optional): Where the state goes (rank 0 writes).
-        mes (MobileEfficiencyScore, optional): The score, for ties and the
-            report.
-        settings (dict, optional): What else identifies the search.
-        write (bool): Write the state file. Defaults to True.
-        log (callable, optional): Called with one line per generation.
+        (the first eleven): Those of :class:`BudgetedSearch`.
         generations (int): Generations, the first included. Defaults to 10.
         population (int): Archs per generation. Defaults to 20.
         parents (int): Most accurate archs that the next generation comes
@@ -157,8 +146,6 @@ class EvolutionSearch:
                  mutation_prob: float = 0.1,
                  seed: int = 0,
                  max_tries: int = 1000) -> None:
-        if max_latency is None and max_params is None:
-            raise BudgetError('Give a latency budget, a size budget or both')
         if min(generations, population, parents, max_tries) < 1:
             raise ValueError(
                 'generations, population, parents and max_tries must be >= '
@@ -167,36 +154,25 @@ class EvolutionSearch:
         if not 0. <= mutation_prob <= 1.:
             raise ValueError(
                 f'mutation_prob must be in [0, 1], got {mutation_prob}')
-        self.space = space
-        self.accuracy = accuracy
-        self.latency = latency
-        self.params = params
-        self.max_latency = max_latency
-        self.max_params = max_params
-        self.state_file = state_file
-        self.mes = mes or MobileEfficiencyScore()
+        super().__init__(
+            space, accuracy, latency, params, max_latency, max_params,
+            state_file, mes,
+            dict(
+                settings or {},
+                strategy='evolution',
+                evolution=dict(
+                    generations=generations,
+                    population=population,
+                    parents=parents,
+                    mutation_prob=mutation_prob,
+                    seed=seed,
+                    max_tries=max_tries)), write, log)
         self.generations = generations
         self.population = population
         self.parents = parents
         self.mutation_prob = mutation_prob
         self.seed = seed
         self.max_tries = max_tries
-        self.settings = dict(
-            settings or {},
-            strategy='evolution',
-            evolution=dict(
-                generations=generations,
-                population=population,
-                parents=parents,
-                mutation_prob=mutation_prob,
-                seed=seed,
-                max_tries=max_tries),
-            space=space.to_dict(),
-            max_latency=max_latency,
-            max_params=max_params,
-            mes=asdict(self.mes))
-        self.write = write
-        self.log = log or (lambda line: None)
         #: Every scored arch, generation by generation.
         self.history: List[List[Measure]] = []
 
@@ -238,10 +214,7 @@ class EvolutionSearch:
 
     def within_budget(self, arch: dict) -> bool:
         """Whether ``arch`` meets both budgets."""
-        return ((self.max_latency is None
-                 or self.latency(arch) <= self.max_latency)
-                and (self.max_params is None
-                     or self.params(arch) <= self.max_params))
+        return self.meets_budgets(self.latency(arch), self.params(arch))
 
     def done(self) -> bool:
         """Whether every generation has been scored."""
@@ -301,16 +274,6 @@ class EvolutionSearch:
                 'search.evolution.max_tries, or use the greedy search')
         return list(out.values())
 
-    def measure(self, archs: List[dict], action: str) -> List[Measure]:
-        """Score ``archs``: accuracy, latency, size, MES."""
-        out = []
-        for arch, accuracy in zip(archs, self.accuracy(archs)):
-            lat, size = float(self.latency(arch)), float(self.params(arch))
-            out.append(
-                Measure(arch, float(accuracy), lat, size, self.mes(lat, size),
-                        action))
-        return out
-
     def run(self, max_steps: Optional[int] = None) -> List[Measure]:
         """Run the generations not yet scored (at most ``max_steps``).
 
@@ -326,7 +289,8 @@ class EvolutionSearch:
         while not self.done() and (max_steps is None or steps < max_steps):
             index = len(self.history)
             archs = self.offspring(index)
-            self.history.append(self.measure(archs, f'generation {index}'))
+            self.history.append(
+                self.measure(archs, [f'generation {index}'] * len(archs)))
             self.save_state()
             steps += 1
             best = self.path[-1]

@@ -11,8 +11,8 @@ from .mes import MobileEfficiencyScore
 from .state import SearchStateError, read_state, write_state
 
 __all__ = [
-    'BudgetError', 'SearchStateError', 'GreedySearch', 'Measure',
-    'check_budget', 'pick_action'
+    'BudgetError', 'BudgetedSearch', 'SearchStateError', 'GreedySearch',
+    'Measure', 'check_budget', 'pick_action'
 ]
 
 
@@ -93,14 +93,9 @@ def pick_action(current: Measure, candidates: Sequence[Measure]) -> int:
     return best
 
 
-class GreedySearch:
-    """The search loop, with its state in a JSON file after every step.
-
-    A step scores every candidate action of the current arch (accuracy on
-    the scoring subset after BatchNorm recalibration, predicted latency,
-    parameters) and takes the one :func:`pick_action` picks. A search
-    started again with the same settings continues after its last finished
-    step; other settings are refused.
+class BudgetedSearch:
+    """What every search strategy shares: the space, how archs are scored,
+    the budgets, the state file and the settings a resume must match.
 
     Args:
         space (EfficientFormerV2Space): The space.
@@ -151,6 +146,39 @@ class GreedySearch:
             mes=asdict(self.mes))
         self.write = write
         self.log = log or (lambda line: None)
+
+    def meets_budgets(self, latency_ms: float, params_m: float) -> bool:
+        """Whether a latency and a size meet both budgets."""
+        return ((self.max_latency is None or latency_ms <= self.max_latency)
+                and (self.max_params is None or params_m <= self.max_params))
+
+    def measure(self, archs: List[dict],
+                actions: Sequence[str]) -> List[Measure]:
+        """Score ``archs``: accuracy, latency, size, MES."""
+        accuracies = self.accuracy(archs)
+        out = []
+        for arch, accuracy, action in zip(archs, accuracies, actions):
+            lat, size = float(self.latency(arch)), float(self.params(arch))
+            out.append(
+                Measure(arch, float(accuracy), lat, size, self.mes(lat, size),
+                        action))
+        return out
+
+
+class GreedySearch(BudgetedSearch):
+    """The search loop, with its state in a JSON file after every step.
+
+    A step scores every candidate action of the current arch (accuracy on
+    the scoring subset after BatchNorm recalibration, predicted latency,
+    parameters) and takes the one :func:`pick_action` picks. A search
+    started again with the same settings continues after its last finished
+    step; other settings are refused.
+
+    Args: those of :class:`BudgetedSearch`.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.path: List[Measure] = []
 
     # -- state ---------------------------------------------------------------
@@ -186,23 +214,9 @@ class GreedySearch:
 
     # -- search ------------------------------------------------------------
 
-    def measure(self, archs: List[dict],
-                actions: Sequence[str]) -> List[Measure]:
-        """Score ``archs``: accuracy, latency, size, MES."""
-        accuracies = self.accuracy(archs)
-        out = []
-        for arch, accuracy, action in zip(archs, accuracies, actions):
-            lat, size = float(self.latency(arch)), float(self.params(arch))
-            out.append(
-                Measure(arch, float(accuracy), lat, size, self.mes(lat, size),
-                        action))
-        return out
-
     def within_budget(self, step: Measure) -> bool:
         """Whether ``step`` meets both budgets."""
-        return ((self.max_latency is None
-                 or step.latency_ms <= self.max_latency) and
-                (self.max_params is None or step.params_m <= self.max_params))
+        return self.meets_budgets(step.latency_ms, step.params_m)
 
     def done(self) -> bool:
         """Whether the last step meets the budgets."""
