@@ -30,7 +30,8 @@ from .scoring import (FILE_KINDS, FileNetwork, attach_file, check_file_fits,
 
 __all__ = [
     'QUANTIZED_FORMATS', 'ACCURACY_METRICS', 'calibration_loader',
-    'ModelInputs', 'build_ignored_scope', 'save_quantized', 'quantize_file'
+    'ModelInputs', 'build_ignored_scope', 'nncf_options', 'quantize_network',
+    'save_quantized', 'quantize_file'
 ]
 
 #: Formats a quantized model is written in, and their file extensions.
@@ -158,6 +159,71 @@ def build_ignored_scope(names: Sequence[str] = (),
         patterns=list(patterns),
         types=list(types),
         validate=False)
+
+
+def nncf_options(subset_size: int,
+                 ignored_scope=None,
+                 preset: Optional[str] = None) -> dict:
+    """The options every quantization here gives NNCF: the transformer
+    model type (NNCF's scheme for attention models: the q.k and softmax.v
+    products quantized, softmax and the bias add kept in float), the number
+    of calibration samples, the layers kept in float and the preset.
+
+    Args:
+        subset_size (int): Calibration samples NNCF reads.
+        ignored_scope (nncf.IgnoredScope, optional): Layers kept in float;
+            see :func:`build_ignored_scope`.
+        preset (str, optional): ``'performance'`` (symmetric activations) or
+            ``'mixed'``; None for NNCF's choice for transformers, mixed.
+
+    Returns:
+        dict: Keyword arguments of ``nncf.quantize`` and
+        ``nncf.quantize_with_accuracy_control``.
+    """
+    import nncf
+    options = dict(
+        subset_size=subset_size,
+        model_type=nncf.ModelType.TRANSFORMER,
+        ignored_scope=ignored_scope)
+    if preset is not None:
+        options['preset'] = nncf.QuantizationPreset(preset)
+    return options
+
+
+def quantize_network(network,
+                     samples: Sequence[np.ndarray],
+                     input_name: str = 'input',
+                     ignored_scope=None,
+                     preset: Optional[str] = None):
+    """Quantize an fp32 network in memory on given calibration inputs.
+
+    :func:`quantize_file` calibrates on a config's images; this is for a
+    network without a data set, e.g. a benchmark's randomly initialised
+    model, whose speed (not its accuracy) is what the INT8 file is for.
+
+    Args:
+        network (ov.Model | onnx.ModelProto): The fp32 network of an
+            exported file (an OpenVINO model gives an OpenVINO model, an ONNX
+            model an ONNX QDQ model).
+        samples (Sequence[np.ndarray]): Calibration inputs, each of the
+            network's input shape; all of them are used.
+        input_name (str): The network's input. Defaults to 'input'.
+        ignored_scope (nncf.IgnoredScope, optional): Layers kept in float.
+        preset (str, optional): See :func:`nncf_options`.
+
+    Returns:
+        ov.Model | onnx.ModelProto: The quantized network; write it with
+        :func:`save_quantized`.
+
+    Raises:
+        SetupError: If ``samples`` is empty.
+    """
+    import nncf
+    if not samples:
+        raise SetupError('quantization needs at least one calibration input')
+    calibration = nncf.Dataset(list(samples), lambda x: {input_name: x})
+    return nncf.quantize(network, calibration,
+                         **nncf_options(len(samples), ignored_scope, preset))
 
 
 def save_quantized(model, path: str) -> str:
@@ -346,13 +412,10 @@ def quantize_file(config: str,
     else:
         import onnx
         network = onnx.load(path)
-    options = dict(
-        subset_size=used,
-        model_type=nncf.ModelType.TRANSFORMER,
-        ignored_scope=build_ignored_scope(ignored_names, ignored_patterns,
-                                          ignored_types))
-    if preset is not None:
-        options['preset'] = nncf.QuantizationPreset(preset)
+    options = nncf_options(
+        used,
+        build_ignored_scope(ignored_names, ignored_patterns, ignored_types),
+        preset)
     result = dict(kind=kind, num_samples=used)
     if max_drop is None:
         quantized = nncf.quantize(network, calibration, **options)

@@ -8,7 +8,8 @@ import torch
 from mmseg.models import SegDataPreProcessor
 from shapes_files import SIZE
 
-from mmeformer.deployment.quantize import ModelInputs, quantize_file
+from mmeformer.deployment.quantize import (ModelInputs, quantize_file,
+                                           quantize_network)
 from mmeformer.deployment.runtimes import is_quantized
 from mmeformer.deployment.scoring import score_file
 from mmeformer.runtime import SetupError
@@ -92,3 +93,10 @@ def test_calibration_size_refused():
             match='gives an input of 1x3x96x64, the '
             'file takes \\?x3x64x64'):
         transform(dict(inputs=[torch.zeros(3, 96, SIZE)]))
+
+
+def test_quantize_network_needs_samples(segmentor_files):
+    """In-memory quantization without calibration inputs is refused."""
+    import onnx
+    with pytest.raises(SetupError, match='at least one calibration input'):
+        quantize_network(onnx.load(segmentor_files['segmentor']), [])

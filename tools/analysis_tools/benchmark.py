@@ -53,6 +53,15 @@ can run on this machine (mmeformer.deployment.runtimes):
                to the precision (fp32: f32; bf16 and fp16 where the CPU has
                them). Without a hint OpenVINO runs bf16 on CPUs with
                AVX512_BF16 or AMX.
+int8 (--precisions int8) times the static file quantized by NNCF
+(mmeformer.deployment.quantize_network: transformer model type, NNCF's
+mixed preset, or --int8-preset; --int8-ignored-types kept in float) on
+--int8-samples random inputs: an
+OpenVINO IR for openvino, an ONNX QDQ file for ort-static (ort-dynamic has
+no int8 lane). The calibration decides the int8 ranges, not the kernels, so
+the time holds for a file calibrated on data; its deviation from PyTorch
+does not tell an accuracy (score a file calibrated on data with
+tools/deployment/test_backend.py for that).
 The weights are random with every path active (mmeformer.testing:
 attention-bias tables, layer scales of 0.1-0.5, BatchNorm statistics); the
 times do not depend on them, the deviations do. Before it is timed, every
@@ -60,12 +69,13 @@ exported runtime at every precision is compared with fused fp32 PyTorch on
 a random input of the timed size; a cell "ms (d)" gives its time and d,
 max |runtime - PyTorch| over the outputs relative to the output's max
 magnitude. fp32 must be within 1e-4, fp16 1e-2, bf16 3e-2, or the tool
-stops. All runtimes use
+stops; int8 is reported, not bounded. All runtimes use
 --threads threads; ONNX Runtime's worker threads do not spin between runs,
 so that they do not slow the runtime timed next, and OpenVINO (whose
 threads do) is timed in a block of its own after the others. "best fp32" is
-the fused time over the fastest fp32 runtime's; "best bf16" (fp16) over the
-fastest bf16 (fp16) runtime's.
+the fused time over the fastest fp32 runtime's; "best bf16" (fp16, int8)
+over the fastest bf16 (fp16, int8) runtime's, and in brackets the fastest
+fp32 runtime's time over it.
 
 MACs come from mmengine.analysis.get_model_complexity_info, which counts one
 multiply-accumulate as one "flop" and skips ops it has no formula for
@@ -79,6 +89,8 @@ examples:
   python tools/analysis_tools/benchmark.py --threads 2 --precisions fp32 bf16
   python tools/analysis_tools/benchmark.py --variants s0 s2 --models dense \
       --runtimes fused ort-static --threads 2
+  python tools/analysis_tools/benchmark.py --runtimes fused ort-static \
+      openvino --precisions fp32 int8 --threads 2
 """
 
 RUNTIMES = ('eager', 'fused', 'ort-static', 'ort-dynamic', 'openvino')
@@ -89,8 +101,10 @@ EXPORTED = {
     'openvino': ('openvino', 'static'),
 }
 MODELS = ('classifier', 'dense')
-#: Precisions timed here: the exports are float files.
-FLOAT_PRECISIONS = ('fp32', 'fp16', 'bf16')
+#: Precisions timed here: the float files as exported, int8 quantized.
+TIMED_PRECISIONS = ('fp32', 'fp16', 'bf16', 'int8')
+#: The exported runtimes that time an int8 file (the static one).
+INT8_RUNTIMES = ('ort-static', 'openvino')
 
 
 def parse_args(
@@ -126,8 +140,25 @@ def parse_args(
         default=['fp32'],
         metavar='PRECISION',
         help='precisions of the exported runtimes: fp32 (always timed), '
-        'fp16, bf16; each runtime runs those it can on this machine '
+        'fp16, bf16, int8; each runtime runs those it can on this machine '
         '(default: fp32)')
+    parser.add_argument(
+        '--int8-samples',
+        type=int,
+        default=8,
+        help='random inputs NNCF calibrates the int8 files on (default: 8)')
+    parser.add_argument(
+        '--int8-preset',
+        choices=('mixed', 'performance'),
+        help="NNCF preset of the int8 files (default: NNCF's for "
+        'transformers, mixed)')
+    parser.add_argument(
+        '--int8-ignored-types',
+        nargs='+',
+        default=[],
+        metavar='TYPE',
+        help='operation types the int8 files keep in float, e.g. '
+        'GroupConvolution (OpenVINO) or Conv (ONNX)')
     parser.add_argument(
         '--cls-size',
         type=int,
@@ -162,17 +193,15 @@ def parse_args(
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         parser.error('--repeats must be >= 1 and --warmup >= 0')
+    if args.int8_samples < 1:
+        parser.error('--int8-samples must be >= 1')
     for precision in args.precisions:
-        if precision == 'int8':
-            parser.error('--precisions int8: this tool times the float files '
-                         'it exports; int8 runs a quantized file. Choose from '
-                         f"{', '.join(FLOAT_PRECISIONS)}")
-        if precision not in FLOAT_PRECISIONS:
+        if precision not in TIMED_PRECISIONS:
             parser.error(f'--precisions {precision}: unknown precision; '
-                         f"choose from {', '.join(FLOAT_PRECISIONS)}")
+                         f"choose from {', '.join(TIMED_PRECISIONS)}")
     # The fp32 runtimes are the reference of the others and of "best".
     args.precisions = [
-        p for p in FLOAT_PRECISIONS if p == 'fp32' or p in args.precisions
+        p for p in TIMED_PRECISIONS if p == 'fp32' or p in args.precisions
     ]
     if 'fused' not in args.runtimes:
         # The speed-up column and every exported file are relative to it.
@@ -285,6 +314,10 @@ def lanes_to_time(runtimes: Sequence[str],
                 if precision == 'fp32':
                     lanes.append((name, 'fp32'))
                 continue
+            if precision == 'int8' and name not in INT8_RUNTIMES:
+                print(f'skipping {name} int8: int8 is timed on the static '
+                      'file')
+                continue
             try:
                 check_precision(EXPORTED[name][0], precision)
             except ValueError as e:
@@ -294,10 +327,56 @@ def lanes_to_time(runtimes: Sequence[str],
     return lanes
 
 
-def exported_runs(fused: nn.Module, x: torch.Tensor,
-                  lanes: Sequence[Tuple[str, str]], threads: int,
-                  work_dir: str, label: str) -> Dict[tuple, tuple]:
-    """Export the fused model as ``lanes`` need and open each exported lane.
+def quantized_file(static_file: str, runtime: str, samples: int,
+                   preset: Optional[str], ignored_types: Sequence[str],
+                   label: str) -> str:
+    """The static file quantized by NNCF on ``samples`` random inputs: an
+    OpenVINO IR for ``runtime='openvino'``, an ONNX QDQ file otherwise."""
+    from mmeformer.deployment.quantize import (build_ignored_scope,
+                                               quantize_network,
+                                               save_quantized)
+    from mmeformer.deployment.scoring import read_signature
+    (input_name, shape), = read_signature(static_file)[0].items()
+    generator = torch.Generator().manual_seed(1)
+    inputs = [
+        torch.randn(*shape, generator=generator).numpy()
+        for _ in range(samples)
+    ]
+    if runtime == 'openvino':
+        import openvino as ov
+        network, ext = ov.Core().read_model(static_file), '.xml'
+    else:
+        import onnx
+        network, ext = onnx.load(static_file), '.onnx'
+    start = time.perf_counter()
+    # NNCF reports every step at INFO; keep the table's log readable.
+    logging.getLogger('nncf').setLevel(logging.WARNING)
+    quantized = quantize_network(
+        network,
+        inputs,
+        input_name,
+        ignored_scope=build_ignored_scope(types=ignored_types),
+        preset=preset)
+    path = save_quantized(quantized,
+                          static_file[:-5] + f'_int8_{runtime}{ext}')
+    print(f'{label}: {runtime} int8 file quantized on {samples} random '
+          f'inputs in {time.perf_counter() - start:.0f} s')
+    return path
+
+
+def exported_runs(
+    fused: nn.Module,
+    x: torch.Tensor,
+    lanes: Sequence[Tuple[str, str]],
+    threads: int,
+    work_dir: str,
+    label: str,
+    int8_samples: int = 8,
+    int8_preset: Optional[str] = None,
+    int8_ignored_types: Sequence[str] = ()
+) -> Dict[tuple, tuple]:
+    """Export the fused model as ``lanes`` need and open each exported lane
+    (an int8 lane: the static file quantized, see :func:`quantized_file`).
 
     Every lane is compared with fused fp32 PyTorch at the timed size first.
 
@@ -325,7 +404,11 @@ def exported_runs(fused: nn.Module, x: torch.Tensor,
         if name not in EXPORTED:
             continue
         runtime, kind = EXPORTED[name]
-        session = open_session(files[kind], runtime, precision, threads)
+        path = files[kind]
+        if precision == 'int8':
+            path = quantized_file(path, runtime, int8_samples, int8_preset,
+                                  int8_ignored_types, label)
+        session = open_session(path, runtime, precision, threads)
         (_, deviation), = verify_onnx(wrapper, session, [size])
         print(f'{label}: {name} {precision} is within {deviation:.1e} of '
               'fused fp32 PyTorch')
@@ -383,7 +466,8 @@ def time_model(model: nn.Module, size: Sequence[int],
     }
     runs.update(
         exported_runs(fused, x, lanes, torch.get_num_threads(), work_dir,
-                      label))
+                      label, args.int8_samples, args.int8_preset,
+                      args.int8_ignored_types))
     # OpenVINO's worker threads keep the cores busy after a run, which
     # would slow whatever is timed next: it gets a block of its own.
     blocks = [[lane for lane in lanes if lane[0] != 'openvino'],
@@ -415,8 +499,12 @@ def row_cells(results: Dict[tuple, tuple], lanes: Sequence[Tuple[str, str]],
             for lane in lanes if lane[1] == precision
         }
         best = min(own, key=own.get)
-        cells.append(f"{results['fused', 'fp32'][0] / own[best]:.2f}x "
-                     f'{best[0]}')
+        cell = f"{results['fused', 'fp32'][0] / own[best]:.2f}x {best[0]}"
+        if precision != 'fp32':
+            best_fp32 = min(
+                ms for (_, p), (ms, _) in results.items() if p == 'fp32')
+            cell += f' ({best_fp32 / own[best]:.2f}x best fp32)'
+        cells.append(cell)
     return cells
 
 
