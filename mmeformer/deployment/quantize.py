@@ -30,8 +30,8 @@ from .scoring import (FILE_KINDS, FileNetwork, attach_file, check_file_fits,
 
 __all__ = [
     'QUANTIZED_FORMATS', 'ACCURACY_METRICS', 'calibration_loader',
-    'ModelInputs', 'build_ignored_scope', 'nncf_options', 'quantize_network',
-    'save_quantized', 'quantize_file'
+    'ModelInputs', 'build_ignored_scope', 'nncf_options', 'read_network',
+    'quantize_network', 'save_quantized', 'quantize_file'
 ]
 
 #: Formats a quantized model is written in, and their file extensions.
@@ -188,6 +188,17 @@ def nncf_options(subset_size: int,
     if preset is not None:
         options['preset'] = nncf.QuantizationPreset(preset)
     return options
+
+
+def read_network(path: str, quantized_format: str):
+    """Read an fp32 file as the network NNCF quantizes into
+    ``quantized_format``: an ``ov.Model`` for ``'openvino'`` (an IR), an
+    ``onnx.ModelProto`` for ``'onnx'`` (a QDQ file)."""
+    if quantized_format == 'openvino':
+        import openvino as ov
+        return ov.Core().read_model(path)
+    import onnx
+    return onnx.load(path)
 
 
 def quantize_network(network,
@@ -406,12 +417,7 @@ def quantize_file(config: str,
     used = min(num_samples, len(loader))
     transform = ModelInputs(model.data_preprocessor, shape, input_name)
     calibration = nncf.Dataset(loader, transform)
-    if ext == '.xml':
-        import openvino as ov
-        network = ov.Core().read_model(path)
-    else:
-        import onnx
-        network = onnx.load(path)
+    network = read_network(path, formats[ext])
     options = nncf_options(
         used,
         build_ignored_scope(ignored_names, ignored_patterns, ignored_types),

@@ -332,8 +332,9 @@ def quantized_file(static_file: str, runtime: str, samples: int,
                    label: str) -> str:
     """The static file quantized by NNCF on ``samples`` random inputs: an
     OpenVINO IR for ``runtime='openvino'``, an ONNX QDQ file otherwise."""
-    from mmeformer.deployment.quantize import (build_ignored_scope,
-                                               quantize_network,
+    from mmeformer.deployment.quantize import (QUANTIZED_FORMATS,
+                                               build_ignored_scope,
+                                               quantize_network, read_network,
                                                save_quantized)
     from mmeformer.deployment.scoring import read_signature
     (input_name, shape), = read_signature(static_file)[0].items()
@@ -342,12 +343,8 @@ def quantized_file(static_file: str, runtime: str, samples: int,
         torch.randn(*shape, generator=generator).numpy()
         for _ in range(samples)
     ]
-    if runtime == 'openvino':
-        import openvino as ov
-        network, ext = ov.Core().read_model(static_file), '.xml'
-    else:
-        import onnx
-        network, ext = onnx.load(static_file), '.onnx'
+    quantized_format = 'openvino' if runtime == 'openvino' else 'onnx'
+    network = read_network(static_file, quantized_format)
     start = time.perf_counter()
     # NNCF reports every step at INFO; keep the table's log readable.
     logging.getLogger('nncf').setLevel(logging.WARNING)
@@ -357,8 +354,10 @@ def quantized_file(static_file: str, runtime: str, samples: int,
         input_name,
         ignored_scope=build_ignored_scope(types=ignored_types),
         preset=preset)
-    path = save_quantized(quantized,
-                          static_file[:-5] + f'_int8_{runtime}{ext}')
+    path = save_quantized(
+        quantized,
+        osp.splitext(static_file)[0] + f'_int8_{runtime}' +
+        QUANTIZED_FORMATS[quantized_format])
     print(f'{label}: {runtime} int8 file quantized on {samples} random '
           f'inputs in {time.perf_counter() - start:.0f} s')
     return path
