@@ -40,11 +40,21 @@ scores the candidates r::n of each step; every rank recalibrates and scores
 on the same seeded batches (search.seed), so n processes find what one
 finds. Rank 0 writes the outputs.
 
+--extract writes given archs of the space (published ones such as s0, or
+JSON arch dicts) as found.py / found.pth are, each with its own BatchNorm
+statistics, and reports their top-1 on the scoring subset, predicted and
+measured latency: the published networks of the same supernet, to fine-tune
+and compare with the found arch.
+
 examples:
   python tools/search.py configs/search/eformerv2_supernet_shapes.py \\
       work_dirs/supernet/iter_200.pth \\
       --latency-table work_dirs/latency/torch_fp32_96x96.json \\
       --max-latency 4.9 --work-dir work_dirs/search
+  python tools/search.py configs/search/eformerv2_supernet_shapes.py \\
+      work_dirs/supernet/iter_200.pth \\
+      --latency-table work_dirs/latency/torch_fp32_96x96.json \\
+      --extract s0 s1 --work-dir work_dirs/published
   bash tools/dist_search.sh configs/search/eformerv2_supernet_in1k.py \\
       SUPERNET.pth 8 --latency-table TABLE --max-latency 2.0 --max-params 5
 """
@@ -107,12 +117,48 @@ def parse_args(argv=None):
         help='instead of searching: top-1 of the largest, the smallest and '
         'N random subnets with the supernet\'s shared BatchNorm statistics '
         'and with recalibrated ones')
+    parser.add_argument(
+        '--extract',
+        nargs='+',
+        metavar='ARCH',
+        help='instead of searching: write each arch (a published name s0 s1 '
+        's2 l, largest, smallest, or an arch dict in JSON) with its own '
+        'BatchNorm statistics as WORK_DIR/NAME.py and NAME.pth for '
+        'fine-tuning, and report its top-1 on the scoring subset, '
+        'predicted and measured latency and parameters')
     add_launcher_arguments(parser, 'search')
     args = parse_tool_args(parser, argv)
-    if args.compare_bn is None and (args.max_latency is None
-                                    and args.max_params is None):
+    if (args.compare_bn is None and args.extract is None
+            and args.max_latency is None and args.max_params is None):
         parser.error('give --max-latency, --max-params or both')
+    if args.compare_bn is not None and args.extract is not None:
+        parser.error('give --compare-bn or --extract, not both')
     return parser, args
+
+
+def named_archs(texts, space):
+    """``--extract`` arguments as arch dicts by file stem: published names
+    and largest / smallest keep their name, JSON archs are subnet0, ..."""
+    import json
+
+    from mmeformer.models.backbones import EfficientFormerV2
+    named = dict(largest=space.largest, smallest=space.smallest)
+    archs = {}
+    for index, text in enumerate(texts):
+        key = text.lower()
+        if key in named:
+            archs[key] = named[key]()
+        elif key in EfficientFormerV2.arch_zoo:
+            archs[key] = space.published(key)
+        else:
+            try:
+                archs[f'subnet{index}'] = json.loads(text)
+            except json.JSONDecodeError:
+                raise ConfigError(
+                    f'--extract {text!r}: neither a published name ('
+                    f'{" ".join(EfficientFormerV2.arch_zoo)}), largest, '
+                    'smallest, nor an arch dict in JSON') from None
+    return archs
 
 
 def start_process_group(cfg):
@@ -170,6 +216,10 @@ def main(argv=None):
                 log=log)
             if args.compare_bn is not None:
                 for line in session.compare_bn(args.compare_bn):
+                    log(line)
+            elif args.extract is not None:
+                archs = named_archs(args.extract, session.space)
+                for line in session.extract(archs):
                     log(line)
             else:
                 session.run(args.max_steps, args.strategy)

@@ -72,20 +72,26 @@ def check_budget(space: EfficientFormerV2Space, latency: Callable,
 def pick_action(current: Measure, candidates: Sequence[Measure]) -> int:
     """The index of the candidate with the least accuracy drop per MES gain.
 
-    Candidates that gain no MES are skipped; a candidate that gains
-    accuracy has a negative drop and so ranks first.
+    Candidates that gain no MES are skipped. A candidate that loses no
+    accuracy is free: the free candidate with the largest MES gain is taken
+    before any that loses accuracy (the ratio alone would rank an accuracy
+    gain higher the less MES it brings, so the search would crawl through
+    the smallest steps the scoring noise favours). Ties go to the larger MES
+    gain, then to the first candidate.
 
     Raises:
         ValueError: If no candidate gains MES.
     """
-    best, best_ratio = None, None
+    best, best_key = None, None
     for index, cand in enumerate(candidates):
         gain = cand.mes - current.mes
         if gain <= 0:
             continue
-        ratio = (current.accuracy - cand.accuracy) / gain
-        if best_ratio is None or ratio < best_ratio:
-            best, best_ratio = index, ratio
+        drop = current.accuracy - cand.accuracy
+        # Free actions first, by MES gain; the others by drop per gain.
+        key = (0., -gain) if drop <= 0 else (drop / gain, -gain)
+        if best_key is None or key < best_key:
+            best, best_key = index, key
     if best is None:
         raise ValueError('No action gains Mobile Efficiency Score: the '
                          'latency table does not see any of them faster '

@@ -5,7 +5,7 @@ import json
 import os
 import os.path as osp
 import random
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -15,6 +15,8 @@ from mmengine.dist import get_dist_info
 from mmengine.registry import DefaultScope
 
 from mmeformer.models.backbones import EfficientFormerV2Space
+from mmeformer.models.backbones.efficientformer_v2_space import \
+    ArchOutsideSpaceError
 from mmeformer.utils import (CheckpointError, ConfigError,
                              UnreadableCheckpointError, read_checkpoint)
 from .evolution import EvolutionSearch
@@ -266,6 +268,61 @@ class SearchSession:
         for name, arch, a, b in zip(names, archs, shared, own):
             lines.append(f'| {name} | {self.latency(arch):.3f} | {a:.2f} | '
                          f'{b:.2f} |')
+        return lines
+
+    def check_archs(self, archs: Dict[str, dict]) -> Dict[str, dict]:
+        """Refuse an arch outside the space, naming it and its first stage or
+        block the space does not hold; return the normalised archs."""
+        checked = {}
+        for name, arch in archs.items():
+            try:
+                checked[name] = self.space.check(arch)
+            except ArchOutsideSpaceError as e:
+                raise ConfigError(f'{name}: {e}') from None
+        return checked
+
+    def extract(self, archs: Dict[str, dict]) -> List[str]:
+        """Write archs of the space as plain classifiers, score and time them.
+
+        Each arch gets its own BatchNorm statistics (recalibrated on the
+        search's calibration batches, as a search candidate), is scored on
+        the search's scoring subset and written as ``WORK_DIR/<name>.py``
+        and ``<name>.pth`` (rank 0), ready for ``tools/train.py``
+        fine-tuning as the found arch is; its latency is predicted from the
+        table and measured whole as the table was.
+
+        Args:
+            archs (dict[str, dict]): Arch dicts by file stem.
+
+        Returns:
+            list[str]: Markdown table lines: name, top-1, predicted and
+            measured ms, parameters and the config file.
+        """
+        from mmeformer.latency import measure_networks
+        archs = self.check_archs(archs)
+        rank, _ = get_dist_info()
+        scorer = self.build_scorer()
+        os.makedirs(self.work_dir, exist_ok=True)
+        measured = measure_networks(list(archs.values()), self.table)
+        lines = [
+            '| subnet | top-1 (scoring subset) | predicted ms | measured ms '
+            '| params M | config |', '|---|---|---|---|---|---|'
+        ]
+        for (name, arch), ms in zip(archs.items(), measured):
+            top1 = scorer.score(arch)
+            config = osp.join(self.work_dir, f'{name}.py')
+            if rank == 0:
+                target = _build(
+                    subnet_model_config(self.cfg.model, arch), meta=True)
+                config, _ = write_subnet(
+                    self.cfg,
+                    scorer.model,
+                    arch,
+                    self.work_dir,
+                    target,
+                    name=name)
+            lines.append(f'| {name} | {top1:.2f} | {self.latency(arch):.3f} '
+                         f'| {ms:.3f} | {self.params(arch):.3f} | {config} |')
         return lines
 
     def run(self,

@@ -103,6 +103,29 @@ def test_a_step_takes_the_least_accuracy_drop_per_mes_gain():
     assert path[1].latency_ms == 9.8
 
 
+def test_an_action_that_loses_no_accuracy_is_taken_by_its_mes_gain():
+    """Free actions (no accuracy drop) go first, the one of the largest MES
+    gain among them, whatever accuracy they gain; ties of drop per gain go to
+    the larger gain."""
+    from mmeformer.search import Measure, pick_action
+
+    def measure(accuracy, mes):
+        return Measure({}, accuracy, 1., 1., mes)
+
+    current = measure(50., 10.)
+    candidates = [
+        measure(49.9, 20.),  # drop 0.1 per gain 10: 0.01
+        measure(51., 10.01),  # gains accuracy, tiny MES gain
+        measure(50., 13.),  # free, gain 3  <- picked
+        measure(50.5, 12.),  # gains accuracy, gain 2
+        measure(52., 9.),  # no MES gain: skipped
+    ]
+    assert pick_action(current, candidates) == 2
+    # Without free actions, the smallest ratio; equal ratios: larger gain.
+    assert pick_action(current, [candidates[0], measure(49.8, 30.)]) == 1
+    assert pick_action(current, [measure(49., 12.), measure(49.5, 11.)]) == 0
+
+
 def test_a_killed_search_continues_after_its_last_step(tmp_path):
     state_file = str(tmp_path / 'state.json')
     first = HandTable()
@@ -133,7 +156,8 @@ def test_a_budget_below_the_smallest_subnet_is_refused_before_scoring():
 def test_a_step_on_a_tiny_supernet_follows_the_mes_ranking(
         build_supernet_classifier):
     """Real accuracies (BatchNorm recalibrated, scored on fixed data) with
-    hand latencies: the step takes the candidate of the smallest ratio."""
+    hand latencies: the step takes the free candidate (no accuracy lost)
+    of the largest MES gain if there is one, else the smallest ratio."""
     model = build_supernet_classifier().eval()
     space = model.backbone.space
     generator = torch.Generator().manual_seed(0)
@@ -157,13 +181,19 @@ def test_a_step_on_a_tiny_supernet_follows_the_mes_ranking(
     chosen = searcher.step()
     start = searcher.path[0]
     base = 100 / (latency(start.arch) * params(start.arch))**0.5
-    ratios = {}
+    ratios, free = {}, {}
     for cand in chosen.candidates:
         arch = next(
             a.apply(start.arch) for a in candidate_actions(space, start.arch)
             if str(a) == cand['action'])
         mes = 100 / (latency(arch) * params(arch))**0.5
-        if mes > base:
-            ratios[cand['action']] = (start.accuracy - cand['accuracy']) / (
-                mes - base)
-    assert chosen.action == min(ratios, key=ratios.get)
+        drop = start.accuracy - cand['accuracy']
+        if mes > base and drop <= 0:
+            free[cand['action']] = mes - base
+        elif mes > base:
+            ratios[cand['action']] = drop / (mes - base)
+    assert free or ratios
+    if free:
+        assert chosen.action == max(free, key=free.get)
+    else:
+        assert chosen.action == min(ratios, key=ratios.get)

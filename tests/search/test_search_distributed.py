@@ -5,6 +5,7 @@ import inspect
 import json
 import os
 import os.path as osp
+import random
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from mmeformer.demo.shapes import generate_shape_classes
 from mmeformer.latency import (LatencyTable, predict_latency, space_blocks,
                                table_meta)
 from mmeformer.models.backbones import EfficientFormerV2Space
+from mmeformer.runtime import ConfigError
 from mmeformer.testing import randomize_weights
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -281,3 +283,67 @@ def test_the_evolutionary_search_on_two_processes(tiny, search_inputs):
     for name in ('found.py', 'found.pth', 'search_path.csv',
                  'search_path.png'):
         assert (work_dir / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_extract_writes_each_arch_with_its_own_batch_statistics(
+        tiny, search_inputs):
+    """``--extract`` on two processes: one line per arch, and each written
+    checkpoint holds the arch recalibrated as a search candidate is (not the
+    supernet's shared statistics), loads strictly into a plain classifier
+    and scores the reported top-1; an arch outside the space is refused
+    before anything is written."""
+    from mmeformer.search import extract_subnet, subnet_model_config
+    from mmeformer.search.session import SearchSession
+    tmp_path, config, space = tiny
+    ckpt, table, _ = search_inputs
+    work_dir = tmp_path / 'extract'
+    mid = space.sample(random.Random(3))
+    result = run([
+        'bash', 'tools/dist_search.sh',
+        str(config), ckpt, '2', '--latency-table', table, '--extract',
+        'largest', 'smallest',
+        json.dumps(mid), '--work-dir',
+        str(work_dir)
+    ], tmp_path)
+    rows = [
+        line.split('|')[1:-1] for line in result.stdout.splitlines() if
+        line.count('|') == 7 and 'subnet |' not in line and '---' not in line
+    ]
+    assert [r[0].strip() for r in rows] == ['largest', 'smallest', 'subnet2']
+
+    cfg = Config.fromfile(str(config), import_custom_modules=False)
+    session = SearchSession(
+        cfg, ckpt, table, None, None, str(work_dir), log=lambda line: None)
+    scorer = session.build_scorer()
+    shared = {k: v.clone() for k, v in scorer.model.state_dict().items()}
+    for row, arch in zip(rows, [space.largest(), space.smallest(), mid]):
+        name, top1, predicted = (c.strip() for c in row[:3])
+        assert float(predicted) == pytest.approx(
+            session.latency(arch), abs=1e-3)
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            plain = MODELS.build(subnet_model_config(cfg.model, arch))
+        written = torch.load(work_dir / f'{name}.pth')['state_dict']
+        plain.load_state_dict(written, strict=True)
+        # The shared statistics are not what was written ...
+        scorer.model.load_state_dict(shared)
+        unrecalibrated, _ = extract_subnet(scorer.model, arch, plain)
+        assert any(not torch.equal(written[k], unrecalibrated[k])
+                   for k in written if k.endswith('running_var'))
+        # ... a search candidate's are, and so is its score.
+        assert float(top1) == pytest.approx(scorer.score(arch), abs=0.01)
+        recalibrated, _ = extract_subnet(scorer.model, arch, plain)
+        assert all(torch.equal(written[k], recalibrated[k]) for k in written)
+        assert (work_dir / f'{name}.py').is_file()
+
+    outside = dict(mid, channels=[12] + mid['channels'][1:])
+    with pytest.raises(ConfigError, match='^bad: Stage 0 is 12 channels'):
+        SearchSession(
+            cfg,
+            ckpt,
+            table,
+            None,
+            None,
+            str(tmp_path / 'refused'),
+            log=lambda line: None).extract({'bad': outside})
+    assert not (tmp_path / 'refused').exists()
