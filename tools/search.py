@@ -17,7 +17,11 @@ ratio one step down, one attention block dropped) on a fixed subset of the
 config's held-out data (search_dataloader, else val_dataloader) after
 recalibrating BatchNorm on training batches, and takes the action with the
 smallest accuracy drop per gain in Mobile Efficiency Score (latency from the
-table, parameters of the plain classifier), until both budgets hold.
+table, parameters of the plain classifier), until both budgets hold. The
+latency budget is met when measured: an arch whose prediction meets it is
+timed whole as the table was, and the search goes on while it is slower
+(--predicted-only skips this; a table of another device, --device, is
+searched on its predictions).
 
 Refused before any work: a table of another device, runtime, precision,
 input size (search.input_size of the config) or space, a checkpoint of
@@ -85,6 +89,17 @@ def parse_args(argv=None):
     parser.add_argument('--runtime', help='refuse a table of another runtime')
     parser.add_argument(
         '--precision', help='refuse a table of another precision')
+    parser.add_argument(
+        '--device',
+        help='the device the table must be of, as the table names it '
+        '(default: this machine\'s CPU); a table of another device is '
+        'searched on its predictions, which cannot be measured here')
+    parser.add_argument(
+        '--predicted-only',
+        action='store_true',
+        help='stop when the predicted latency meets --max-latency (by '
+        'default the greedy search measures an arch whose prediction meets '
+        'it and goes on while the whole network is slower)')
     parser.add_argument(
         '--work-dir', default='work_dirs/search', help='output folder')
     parser.add_argument(
@@ -210,6 +225,8 @@ def main(argv=None):
                 args.work_dir,
                 runtime=args.runtime,
                 precision=args.precision,
+                device=args.device,
+                measure_budget=not args.predicted_only,
                 mes=MobileEfficiencyScore(
                     latency_alpha=args.latency_alpha,
                     params_alpha=args.params_alpha),

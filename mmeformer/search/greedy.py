@@ -33,6 +33,8 @@ class Measure:
         action (str): The action that led to it ('' for the start).
         candidates (list[dict]): Every candidate of the step that chose
             it: action, accuracy, latency_ms, params_m, mes.
+        measured_ms (float, optional): Latency of the whole network,
+            measured on the device, once its prediction met the budget.
     """
     arch: dict
     accuracy: float
@@ -41,6 +43,7 @@ class Measure:
     mes: float
     action: str = ''
     candidates: List[dict] = field(default_factory=list)
+    measured_ms: Optional[float] = None
 
 
 def check_budget(space: EfficientFormerV2Space, latency: Callable,
@@ -180,11 +183,26 @@ class GreedySearch(BudgetedSearch):
     started again with the same settings continues after its last finished
     step; other settings are refused.
 
-    Args: those of :class:`BudgetedSearch`.
+    With ``measured_latency``, the latency budget is met when measured: an
+    arch whose predicted latency meets it is measured whole, and the search
+    goes on while the measurement misses it (a prediction is a sum of
+    blocks timed alone, a few per cent off the whole network).
+
+    Args:
+        *args, **kwargs: Those of :class:`BudgetedSearch`.
+        measured_latency (callable, optional): ``measured_latency(arch) ->
+            ms`` of the whole network on the device (the same on every
+            process). None trusts the prediction. Defaults to None.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 measured_latency: Optional[Callable[[dict], float]] = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.measured_latency = measured_latency
+        if measured_latency is not None and self.max_latency is not None:
+            self.settings['measured_budget'] = True
         self.path: List[Measure] = []
 
     # -- state ---------------------------------------------------------------
@@ -212,17 +230,32 @@ class GreedySearch(BudgetedSearch):
     def save_state(self) -> None:
         """Write the state file atomically (rank 0)."""
         if self.write:
+            done = self.done()  # may measure the last step: before its copy
             write_state(
                 self.state_file,
                 self.settings,
                 path=[asdict(step) for step in self.path],
-                done=self.done())
+                done=done)
 
     # -- search ------------------------------------------------------------
 
     def within_budget(self, step: Measure) -> bool:
-        """Whether ``step`` meets both budgets."""
-        return self.meets_budgets(step.latency_ms, step.params_m)
+        """Whether ``step`` meets both budgets (the latency one measured,
+        with ``measured_latency``; the measurement is kept in the step)."""
+        if not self.meets_budgets(step.latency_ms, step.params_m):
+            return False
+        if 'measured_budget' not in self.settings:
+            return True
+        if step.measured_ms is None:
+            step.measured_ms = float(self.measured_latency(step.arch))
+            missed = step.measured_ms > self.max_latency
+            self.log(f'predicted {step.latency_ms:.3f} ms, measured '
+                     f'{step.measured_ms:.3f} ms: '
+                     f'{"over" if missed else "within"} the budget of '
+                     f'{self.max_latency:g} ms' +
+                     (', going on' if missed else ''))
+            self.save_state()
+        return step.measured_ms <= self.max_latency
 
     def done(self) -> bool:
         """Whether the last step meets the budgets."""

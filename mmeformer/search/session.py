@@ -116,6 +116,13 @@ class SearchSession:
         precision (str, optional): The precision it must be of.
         mes (MobileEfficiencyScore): The score.
         log (callable): Logs a line.
+        device (str, optional): The device the table must be of (its CPU
+            name as the table records it); None: this machine's. The
+            latencies of a table of another device cannot be measured
+            here, so the search then trusts the prediction.
+        measure_budget (bool): Make the greedy search meet the latency
+            budget when measured, not only predicted (a table of this
+            machine). Defaults to True.
     """
 
     def __init__(self,
@@ -128,7 +135,9 @@ class SearchSession:
                  runtime: Optional[str] = None,
                  precision: Optional[str] = None,
                  mes: Optional[MobileEfficiencyScore] = None,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print,
+                 device: Optional[str] = None,
+                 measure_budget: bool = True) -> None:
         from mmeformer.latency import (LatencyTable, LatencyTableError,
                                        device_name)
         self.cfg = cfg
@@ -158,7 +167,10 @@ class SearchSession:
         expect = dict(
             space_fingerprint=self.space.fingerprint(),
             input_size=search_cfg['input_size'],
-            device=device_name())
+            device=device or device_name())
+        #: Whether the table's latencies can be measured on this machine.
+        self.measurable = expect['device'] == device_name()
+        self.measure_budget = measure_budget and self.measurable
         if runtime:
             expect['runtime'] = runtime
         if precision:
@@ -200,6 +212,17 @@ class SearchSession:
         """Predicted ms from the table."""
         from mmeformer.latency import predict_latency
         return predict_latency(arch, self.table)
+
+    def measured_latency(self, arch: dict) -> float:
+        """Ms of the whole network, measured as the table was, on rank 0
+        and sent to every process (which all take the same decision)."""
+        from mmengine.dist import broadcast_object_list
+
+        from mmeformer.latency import measure_networks
+        rank, _ = get_dist_info()
+        value = [measure_networks([arch], self.table)[0] if rank == 0 else 0.]
+        broadcast_object_list(value, src=0)
+        return float(value[0])
 
     def params(self, arch: dict) -> float:
         """Millions of parameters of the plain classifier of ``arch``."""
@@ -303,7 +326,9 @@ class SearchSession:
         rank, _ = get_dist_info()
         scorer = self.build_scorer()
         os.makedirs(self.work_dir, exist_ok=True)
-        measured = measure_networks(list(archs.values()), self.table)
+        measured = (
+            measure_networks(list(archs.values()), self.table)
+            if self.measurable else [None] * len(archs))
         lines = [
             '| subnet | top-1 (scoring subset) | predicted ms | measured ms '
             '| params M | config |', '|---|---|---|---|---|---|'
@@ -321,8 +346,9 @@ class SearchSession:
                     self.work_dir,
                     target,
                     name=name)
+            timed = '-' if ms is None else f'{ms:.3f}'
             lines.append(f'| {name} | {top1:.2f} | {self.latency(arch):.3f} '
-                         f'| {ms:.3f} | {self.params(arch):.3f} | {config} |')
+                         f'| {timed} | {self.params(arch):.3f} | {config} |')
         return lines
 
     def run(self,
@@ -361,7 +387,11 @@ class SearchSession:
         args = (self.space, None, self.latency, self.params, self.max_latency,
                 self.max_params)
         if strategy == 'greedy':
-            searcher = GreedySearch(*args, **common)
+            searcher = GreedySearch(
+                *args,
+                **common,
+                measured_latency=(self.measured_latency
+                                  if self.measure_budget else None))
         else:
             try:
                 searcher = EvolutionSearch(
@@ -392,18 +422,25 @@ class SearchSession:
         config, ckpt = write_subnet(
             self.cfg, scorer.model, found, self.work_dir, target, name='found')
         self.log(f'found arch: {config} and {ckpt}')
-        measured = measure_networks([found], self.table)[0]
+        last = len(path) - 1
+        measured = {
+            index: step.measured_ms
+            for index, step in enumerate(path) if step.measured_ms is not None
+        }
+        if self.measurable and last not in measured:
+            measured[last] = measure_networks([found], self.table)[0]
+        timed = (f'measured {measured[last]:.3f} ms' if last in measured else
+                 f'not measured (a table of {self.table.meta["device"]})')
         self.log(f'found arch: predicted {path[-1].latency_ms:.3f} ms, '
-                 f'measured {measured:.3f} ms (budget '
-                 f'{self.max_latency} ms), {path[-1].params_m:.3f} M '
-                 f'parameters, top-1 {path[-1].accuracy:.2f} % on the '
-                 'scoring subset')
-        rows = path_rows(path, {len(path) - 1: measured})
+                 f'{timed} (budget {self.max_latency} ms), '
+                 f'{path[-1].params_m:.3f} M parameters, top-1 '
+                 f'{path[-1].accuracy:.2f} % on the scoring subset')
+        rows = path_rows(path, measured)
         write_path_csv(rows, osp.join(self.work_dir, 'search_path.csv'))
         write_path_markdown(rows, osp.join(self.work_dir, 'search_path.md'))
         plot_path(
             path,
             osp.join(self.work_dir, 'search_path.png'),
             self.max_latency,
-            measured,
+            measured.get(last),
             title=title)

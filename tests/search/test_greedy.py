@@ -143,6 +143,47 @@ def test_a_killed_search_continues_after_its_last_step(tmp_path):
         search(HandTable(), state_file, max_latency=7.).run()
 
 
+def test_the_latency_budget_is_met_when_measured(tmp_path):
+    """An arch whose prediction meets the budget is measured whole; while
+    it is slower the search goes on. Measurements are kept in the state, and
+    a continued search does not measure again."""
+    state_file = str(tmp_path / 'state.json')
+    measured = []
+
+    def whole_network(arch):  # 1.1 ms over every prediction
+        measured.append(arch)
+        return HandTable().latency(arch) + 1.1
+
+    path = search(
+        HandTable(),
+        state_file,
+        max_latency=7.5,
+        measured_latency=whole_network).run()
+    predicted_only = search(HandTable(), max_latency=7.5).run()
+    assert len(path) > len(predicted_only)
+    assert path[len(predicted_only) - 1].latency_ms <= 7.5
+    # Every arch predicted within the budget was measured, the last one
+    # met it measured; those before it did not.
+    timed = [step for step in path if step.measured_ms is not None]
+    assert [step.arch for step in timed] == measured
+    assert all(step.measured_ms > 7.5 for step in timed[:-1])
+    assert timed[-1] is path[-1] and path[-1].measured_ms <= 7.5
+    state = json.load(open(state_file))
+    assert state['done'] is True
+    assert state['path'][-1]['measured_ms'] == path[-1].measured_ms
+
+    again = search(
+        HandTable(),
+        state_file,
+        max_latency=7.5,
+        measured_latency=whole_network).run()
+    assert [s.measured_ms for s in again] == [s.measured_ms for s in path]
+    assert len(measured) == len(timed)
+    # A search that trusts the prediction is another search.
+    with pytest.raises(SearchStateError, match='measured_budget'):
+        search(HandTable(), state_file, max_latency=7.5).run()
+
+
 def test_a_budget_below_the_smallest_subnet_is_refused_before_scoring():
     table = HandTable()
     smallest = table.latency(SPACE.smallest())

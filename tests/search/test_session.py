@@ -1,5 +1,7 @@
 """tools/search.py's checks, before any data are read: the table's size and
 space, the checkpoint's space, a budget no subnet meets."""
+import json
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -102,3 +104,25 @@ def test_evolution_settings_are_checked_before_any_data(files):
     with pytest.raises(ConfigError, match="--strategy 'random'"):
         search.run(strategy='random')
     assert not (tmp_path / 'w').exists()
+
+
+def test_a_table_of_another_device_is_searched_on_its_predictions(files):
+    """A table made on the target device (not this machine) is refused
+    unless --device names it; then nothing is measured here."""
+    cfg, table, ckpt, tmp_path = files
+    path = table(tmp_path / 'phone.json')
+    data = json.load(open(path))
+    data['meta']['device'] = 'Phone CPU'
+    json.dump(data, open(path, 'w'))
+    with pytest.raises(ConfigError, match='device'):
+        session(cfg, ckpt, path, tmp_path)
+    search = session(cfg, ckpt, path, tmp_path, device='Phone CPU')
+    assert not search.measurable and not search.measure_budget
+    here = session(cfg, ckpt, table(tmp_path / 'here.json'), tmp_path)
+    assert here.measurable and here.measure_budget
+    assert not session(
+        cfg,
+        ckpt,
+        table(tmp_path / 'here.json'),
+        tmp_path,
+        measure_budget=False).measure_budget
