@@ -54,7 +54,7 @@ examples:
   python tools/search.py configs/search/eformerv2_supernet_shapes.py \\
       work_dirs/supernet/iter_200.pth \\
       --latency-table work_dirs/latency/torch_fp32_96x96.json \\
-      --max-latency 4.9 --work-dir work_dirs/search
+      --max-latency 17.9 --work-dir work_dirs/search
   python tools/search.py configs/search/eformerv2_supernet_shapes.py \\
       work_dirs/supernet/iter_200.pth \\
       --latency-table work_dirs/latency/torch_fp32_96x96.json \\
