@@ -326,9 +326,10 @@ class SearchSession:
         rank, _ = get_dist_info()
         scorer = self.build_scorer()
         os.makedirs(self.work_dir, exist_ok=True)
+        # Timed on rank 0 alone: processes timing at once slow each other.
         measured = (
             measure_networks(list(archs.values()), self.table)
-            if self.measurable else [None] * len(archs))
+            if self.measurable and rank == 0 else [None] * len(archs))
         lines = [
             '| subnet | top-1 (scoring subset) | predicted ms | measured ms '
             '| params M | config |', '|---|---|---|---|---|---|'
