@@ -265,6 +265,13 @@ class GreedySearch(BudgetedSearch):
         """Take one action; return the new arch's measure."""
         current = self.path[-1]
         actions: List[Action] = candidate_actions(self.space, current.arch)
+        if not actions:
+            raise BudgetError(
+                'No subnet of the space meets the latency budget when '
+                f'measured: the smallest, predicted {current.latency_ms:.3f}'
+                f' ms, measured {current.measured_ms:.3f} ms (budget '
+                f'{self.max_latency:g} ms); raise the budget, or search with '
+                '--predicted-only')
         archs = [action.apply(current.arch) for action in actions]
         candidates = self.measure(archs, [str(a) for a in actions])
         chosen = candidates[pick_action(current, candidates)]

@@ -182,6 +182,16 @@ def test_the_latency_budget_is_met_when_measured(tmp_path):
     # A search that trusts the prediction is another search.
     with pytest.raises(SearchStateError, match='measured_budget'):
         search(HandTable(), state_file, max_latency=7.5).run()
+    # No subnet fast enough when measured: named at the smallest.
+    with pytest.raises(
+            BudgetError,
+            match='when measured: the smallest, '
+            r'predicted 2.000 ms, measured 102.000 ms'):
+        search(
+            HandTable(),
+            max_latency=7.5,
+            measured_latency=lambda arch: HandTable().latency(arch) + 100).run(
+            )
 
 
 def test_a_budget_below_the_smallest_subnet_is_refused_before_scoring():

@@ -258,6 +258,20 @@ def test_two_processes_score_the_candidates_as_one(tiny, search_inputs):
     accuracies = [c['accuracy'] for c in one[1]['candidates']]
     assert len(set(accuracies)) > 1, 'the subnets are told apart'
 
+    # Continued to the end: rank 0 measures the arch predicted within the
+    # budget and both ranks take its measurement.
+    run([
+        'bash', 'tools/dist_search.sh',
+        str(config), ckpt, '2', '--work-dir',
+        str(tmp_path / 'two'), '--latency-table', table, '--max-latency',
+        str(budget)
+    ], tmp_path)
+    with open(tmp_path / 'two' / 'search_state.json') as f:
+        state = json.load(f)
+    assert state['done'] and state['path'][:2] == one
+    assert state['path'][-1]['measured_ms'] <= budget
+    assert (tmp_path / 'two' / 'found.pth').is_file()
+
 
 @pytest.mark.slow
 def test_the_evolutionary_search_on_two_processes(tiny, search_inputs):
