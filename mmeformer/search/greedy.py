@@ -230,32 +230,37 @@ class GreedySearch(BudgetedSearch):
     def save_state(self) -> None:
         """Write the state file atomically (rank 0)."""
         if self.write:
-            done = self.done()  # may measure the last step: before its copy
             write_state(
                 self.state_file,
                 self.settings,
                 path=[asdict(step) for step in self.path],
-                done=done)
+                done=self.done())
 
     # -- search ------------------------------------------------------------
 
     def within_budget(self, step: Measure) -> bool:
-        """Whether ``step`` meets both budgets (the latency one measured,
-        with ``measured_latency``; the measurement is kept in the step)."""
+        """Whether ``step`` meets both budgets (the latency one as measured,
+        with ``measured_latency``)."""
         if not self.meets_budgets(step.latency_ms, step.params_m):
             return False
         if 'measured_budget' not in self.settings:
             return True
-        if step.measured_ms is None:
-            step.measured_ms = float(self.measured_latency(step.arch))
-            missed = step.measured_ms > self.max_latency
-            self.log(f'predicted {step.latency_ms:.3f} ms, measured '
-                     f'{step.measured_ms:.3f} ms: '
-                     f'{"over" if missed else "within"} the budget of '
-                     f'{self.max_latency:g} ms' +
-                     (', going on' if missed else ''))
-            self.save_state()
-        return step.measured_ms <= self.max_latency
+        return (step.measured_ms is not None
+                and step.measured_ms <= self.max_latency)
+
+    def time_if_predicted_within(self, step: Measure) -> None:
+        """With ``measured_latency``: time ``step`` whole, once, when its
+        prediction meets the budgets (every process at the same point)."""
+        if ('measured_budget' not in self.settings
+                or step.measured_ms is not None
+                or not self.meets_budgets(step.latency_ms, step.params_m)):
+            return
+        step.measured_ms = float(self.measured_latency(step.arch))
+        missed = step.measured_ms > self.max_latency
+        self.log(f'predicted {step.latency_ms:.3f} ms, measured '
+                 f'{step.measured_ms:.3f} ms: '
+                 f'{"over" if missed else "within"} the budget of '
+                 f'{self.max_latency:g} ms' + (', going on' if missed else ''))
 
     def done(self) -> bool:
         """Whether the last step meets the budgets."""
@@ -284,6 +289,7 @@ class GreedySearch(BudgetedSearch):
                 mes=c.mes) for c in candidates
         ]
         self.path.append(chosen)
+        self.time_if_predicted_within(chosen)
         self.save_state()
         return chosen
 
@@ -297,11 +303,16 @@ class GreedySearch(BudgetedSearch):
                      self.max_params)
         if not self.load_state():
             self.path = self.measure([self.space.largest()], [''])
+            self.time_if_predicted_within(self.path[-1])
             self.save_state()
             self.log(self.describe(self.path[-1], 0))
         else:
             self.log(f'continuing the search after step {len(self.path) - 1}'
                      f' ({self.state_file})')
+            if self.path[-1].measured_ms is None:
+                # Killed before its measurement was saved.
+                self.time_if_predicted_within(self.path[-1])
+                self.save_state()
         steps = 0
         while not self.done() and (max_steps is None or steps < max_steps):
             self.step()
